@@ -1,0 +1,1 @@
+"""Every write in the back-office. Keyword-only, typed, one transaction each."""

@@ -1,0 +1,92 @@
+"""Shared fixtures. Tests always run on PostgreSQL and Redis; a missing one is a clear failure."""
+
+from __future__ import annotations
+
+import base64
+import os
+import socket
+from collections.abc import Iterator
+from urllib.parse import urlparse
+
+import pyotp
+import pytest
+from django.core.cache import cache
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from wallet.models import User
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    problems = []
+    if not database_url.startswith("postgres"):
+        problems.append("DATABASE_URL must point at PostgreSQL (run the suite with `make test`).")
+    elif not _reachable(database_url, 5432):
+        problems.append(
+            f"PostgreSQL is not reachable at {database_url}. Start it with "
+            "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
+        )
+    if not redis_url:
+        problems.append("REDIS_URL must be set (run the suite with `make test`).")
+    elif not _reachable(redis_url, 6379):
+        problems.append(
+            f"Redis is not reachable at {redis_url}. Start it with "
+            '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`.'
+        )
+    if problems:
+        pytest.exit("\n".join(problems), returncode=3)
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache() -> Iterator[None]:
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def totp_for(device: TOTPDevice) -> pyotp.TOTP:
+    """An independent TOTP implementation computing codes from the device's secret."""
+    return pyotp.TOTP(base64.b32encode(device.bin_key).decode())
+
+
+def make_customer(email: str = "hanako@example.jp", password: str = "correct horse battery staple", **extra: object) -> User:
+    now = timezone.now()
+    defaults: dict[str, object] = {
+        "full_name": "山田 花子",
+        "name_kana": "ヤマダ ハナコ",
+        "phone": "+819012345678",
+        "email_verified_at": now,
+        "phone_verified_at": now,
+    }
+    defaults.update(extra)
+    return User.objects.create_user(email, password, **defaults)
+
+
+def enrol_totp(user: User) -> TOTPDevice:
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True, tolerance=1)
+
+
+@pytest.fixture
+def password() -> str:
+    return "correct horse battery staple"
+
+
+@pytest.fixture
+def customer(db: None) -> User:
+    return make_customer()
+
+
+@pytest.fixture
+def customer_totp(customer: User) -> TOTPDevice:
+    return enrol_totp(customer)

@@ -1,0 +1,1 @@
+"""Every write in the wallet app. Keyword-only, typed, one transaction each."""

@@ -1,0 +1,162 @@
+"""The notifications outbox: write a row with the cause, relay it after commit."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+
+from ..models import Notification, User
+from ..tokens import email_verification_tokens, password_reset_tokens, signed_payload_make, uid_encode
+
+logger = logging.getLogger(__name__)
+
+UNLOCK_SALT = "anzenpay.unlock"
+EMAIL_CHANGE_SALT = "anzenpay.email-change"
+
+# Kinds whose mail carries a link minted at render time; the token never sits in the outbox row.
+LinkBuilder = Callable[[User, dict[str, Any]], dict[str, str]]
+
+
+def _reset_link(user: User, context: dict[str, Any]) -> dict[str, str]:
+    path = reverse("wallet:password_reset_confirm", args=[uid_encode(user), password_reset_tokens.make_token(user)])
+    return {"link": settings.SITE_URL + path}
+
+
+def _verify_link(user: User, context: dict[str, Any]) -> dict[str, str]:
+    path = reverse("wallet:signup_verify_email", args=[uid_encode(user), email_verification_tokens.make_token(user)])
+    return {"link": settings.SITE_URL + path}
+
+
+def _unlock_link(user: User, context: dict[str, Any]) -> dict[str, str]:
+    token = signed_payload_make({"uid": user.pk, "cc": user.credentials_changed_at.isoformat()}, salt=UNLOCK_SALT)
+    return {"link": settings.SITE_URL + reverse("wallet:login_unlock", args=[token])}
+
+
+def _email_change_link(user: User, context: dict[str, Any]) -> dict[str, str]:
+    token = signed_payload_make({"uid": user.pk, "old": user.email, "new": context["new_email"]}, salt=EMAIL_CHANGE_SALT)
+    return {"link": settings.SITE_URL + reverse("wallet:email_change_confirm", args=[token])}
+
+
+LINK_BUILDERS: dict[str, LinkBuilder] = {
+    "password_reset": _reset_link,
+    "email_verify": _verify_link,
+    "login_unlock": _unlock_link,
+    "email_change_verify": _email_change_link,
+}
+
+KINDS = {
+    "email_verify",
+    "signup_existing_account",
+    "password_reset",
+    "password_changed",
+    "password_reset_completed",
+    "new_device_login",
+    "factor_added",
+    "factor_removed",
+    "backup_codes_regenerated",
+    "email_change_verify",
+    "email_changed",
+    "phone_changed",
+    "login_unlock",
+    "sessions_ended",
+}
+
+
+def notification_enqueue(*, user: User, kind: str, context: dict[str, Any] | None = None, to_address: str | None = None) -> Notification:
+    """Write an outbox row in the caller's transaction; relay it once that commits.
+
+    ``to_address`` defaults to the address on record; only the email-change flow
+    passes another one (the new address being proved, or the old one being told).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    notification = Notification.objects.create(
+        user=user,
+        to_address=to_address or user.email,
+        kind=kind,
+        language=user.preferred_language or settings.LANGUAGE_CODE,
+        context=context or {},
+    )
+    transaction.on_commit(_schedule_relay)
+    return notification
+
+
+def _schedule_relay() -> None:
+    from ..tasks import notifications_relay
+
+    notifications_relay.delay()
+
+
+def notification_render(notification: Notification) -> tuple[str, str]:
+    user = notification.user
+    context: dict[str, Any] = {"site_url": settings.SITE_URL, "user": user, **notification.context}
+    builder = LINK_BUILDERS.get(notification.kind)
+    if builder is not None and user is not None:
+        context.update(builder(user, notification.context))
+    with translation.override(notification.language):
+        subject = render_to_string(f"notifications/{notification.kind}_subject.txt", context).strip()
+        body = render_to_string(f"notifications/{notification.kind}_body.txt", context)
+    return " ".join(subject.split()), body
+
+
+def notification_deliver(*, notification_id: int) -> bool:
+    """Send one due notification. Safe to call twice: the row is locked and
+    re-checked, and marked sent in the same transaction as the send."""
+    with transaction.atomic():
+        notification = (
+            Notification.objects.select_for_update(skip_locked=True)
+            .select_related("user")
+            .filter(pk=notification_id, status=Notification.Status.PENDING)
+            .first()
+        )
+        if notification is None:
+            return False
+        try:
+            subject, body = notification_render(notification)
+            EmailMessage(subject=subject, body=body, to=[notification.to_address]).send()
+        except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
+            notification.attempts += 1
+            notification.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            backoff = timedelta(seconds=min(3600, 30 * 2**notification.attempts))
+            notification.send_after = timezone.now() + backoff
+            if notification.attempts >= Notification.MAX_ATTEMPTS:
+                notification.status = Notification.Status.FAILED
+            notification.save(update_fields=["attempts", "last_error", "send_after", "status"])
+            logger.warning("notification %s not delivered: %s", notification.pk, notification.last_error)
+            return False
+        notification.status = Notification.Status.SENT
+        notification.sent_at = timezone.now()
+        notification.attempts += 1
+        notification.save(update_fields=["status", "sent_at", "attempts"])
+    return True
+
+
+def notifications_relay_due(*, max_messages: int | None = None, per_second: int | None = None) -> int:
+    """Deliver due notifications, paced at ``per_second``; returns how many were sent."""
+    limit = max_messages or settings.NOTIFICATIONS_BATCH_SIZE
+    rate = per_second or settings.NOTIFICATIONS_PER_SECOND
+    interval = 1.0 / rate if rate > 0 else 0.0
+    due_ids = list(
+        Notification.objects.filter(status=Notification.Status.PENDING, send_after__lte=timezone.now())
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    sent = 0
+    for notification_id in due_ids:
+        started = time.monotonic()
+        if notification_deliver(notification_id=notification_id):
+            sent += 1
+            pause = interval - (time.monotonic() - started)
+            if pause > 0:
+                time.sleep(pause)
+    return sent
