@@ -22,9 +22,9 @@ class SmsBackend(Protocol):
 class DevInboxSmsBackend:
     """Development backend: keeps each message in the developer inbox (/dev/inbox/),
     where the demo, a developer and the tests read the codes. Numbers under
-    +81 90 0000 0xxx are treated as unreachable, so the failure path can be tried."""
+    070-9999-00xx (+81 70 9999 00xx) are treated as unreachable, so the failure path can be tried."""
 
-    UNREACHABLE_PREFIX = "+8190000000"
+    UNREACHABLE_PREFIX = "+8170999900"
 
     def send(self, *, to: str, body: str) -> str:
         from ..models import DevInboxMessage

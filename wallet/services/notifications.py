@@ -114,7 +114,7 @@ def notification_deliver(*, notification_id: int) -> bool:
     re-checked, and marked sent in the same transaction as the send."""
     with transaction.atomic():
         notification = (
-            Notification.objects.select_for_update(skip_locked=True)
+            Notification.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("user")
             .filter(pk=notification_id, status=Notification.Status.PENDING)
             .first()
