@@ -1,3 +1,41 @@
-from django.urls import URLPattern
+"""The developer inbox: what the development mail and SMS backends 'sent'.
 
-urlpatterns: list[URLPattern] = []
+Only with ``DEV_INBOX_ENABLED`` (on with DEBUG); otherwise the page does not exist.
+A newcomer running ``make run`` reads verification links and SMS codes here.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import URLPattern, path
+
+from ..models import DevInboxMessage
+
+PAGE_SIZE = 100
+
+
+def dev_inbox(request: HttpRequest) -> HttpResponse:
+    if not settings.DEV_INBOX_ENABLED:
+        raise Http404
+    channel = request.GET.get("channel", "")
+    recipient = request.GET.get("to", "").strip()[:254]
+    found = DevInboxMessage.objects.order_by("-created_at", "-id")
+    if channel in DevInboxMessage.Channel.values:
+        found = found.filter(channel=channel)
+    else:
+        channel = ""
+    if recipient:
+        found = found.filter(to__icontains=recipient)
+    context = {
+        "inbox_messages": list(found[:PAGE_SIZE]),
+        "channel": channel,
+        "recipient": recipient,
+        "channels": DevInboxMessage.Channel.choices,
+        "page_size": PAGE_SIZE,
+    }
+    return render(request, "wallet/devinbox/inbox.html", context)
+
+
+urlpatterns: list[URLPattern] = [path("dev/inbox/", dev_inbox, name="dev_inbox")]
