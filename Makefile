@@ -31,7 +31,7 @@ test: $(STAMP) check-services
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) manage.py makemigrations --check --dry-run
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=1 \
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) CELERY_TASK_ALWAYS_EAGER=1 DJANGO_LANGUAGE_CODE=en \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 check-services: $(STAMP)

@@ -63,11 +63,11 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "wallet.middleware.LanguageMiddleware",
     "wallet.middleware.SessionTimeoutMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -233,7 +233,9 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # --- Internationalisation ----------------------------------------------------
-LANGUAGE_CODE = "ja"
+# Japanese first; the test suite runs in English (DJANGO_LANGUAGE_CODE=en in `make test`)
+# and checks the Japanese pages and mail explicitly.
+LANGUAGE_CODE = os.environ.get("DJANGO_LANGUAGE_CODE", "ja")
 LANGUAGES = [("ja", _("Japanese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "Asia/Tokyo"

@@ -6,7 +6,7 @@ from datetime import datetime
 from django.conf import settings
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 SESSION_STARTED = "_anzen_started"
 SESSION_LAST_SEEN = "_anzen_last_seen"
@@ -69,3 +69,29 @@ def session_mark_credentials_current(request: HttpRequest) -> None:
     """Call after a credential change that keeps this session alive (the user's own
     password change): this session is newer than the change, the others are not."""
     request.session[SESSION_AUTH_AT] = timezone.now().isoformat()
+
+
+class LanguageMiddleware:
+    """Japanese unless the visitor chose otherwise with the language switch (its cookie).
+
+    Unlike Django's LocaleMiddleware the browser's Accept-Language is not consulted:
+    the service is Japanese first. A signed-in customer's choice is remembered on
+    the account, so mail follows the language of the pages.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        supported = {code for code, _name in settings.LANGUAGES}
+        chosen = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+        language = chosen if chosen in supported else settings.LANGUAGE_CODE
+        translation.activate(language)
+        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        user = getattr(request, "user", None)
+        if chosen in supported and user is not None and user.is_authenticated and user.preferred_language != chosen:
+            type(user).objects.filter(pk=user.pk).update(preferred_language=chosen)
+            user.preferred_language = chosen
+        response = self.get_response(request)
+        response.headers.setdefault("Content-Language", language)
+        return response

@@ -51,7 +51,7 @@ class Migration(migrations.Migration):
                 ('credentials_changed_at', models.DateTimeField(default=django.utils.timezone.now)),
                 ('must_reset_password', models.BooleanField(default=False)),
                 ('staff_enrollment_open_until', models.DateTimeField(blank=True, null=True)),
-                ('preferred_language', models.CharField(default='ja', max_length=8)),
+                ('preferred_language', models.CharField(default=wallet.models.users.default_language, max_length=8)),
                 ('groups', models.ManyToManyField(blank=True, help_text='The groups this user belongs to. A user will get all permissions granted to each of their groups.', related_name='user_set', related_query_name='user', to='auth.group', verbose_name='groups')),
                 ('user_permissions', models.ManyToManyField(blank=True, help_text='Specific permissions for this user.', related_name='user_set', related_query_name='user', to='auth.permission', verbose_name='user permissions')),
             ],

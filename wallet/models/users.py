@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -25,6 +26,10 @@ def normalize_email(raw: str) -> str:
 def validate_ascii_email(value: str) -> None:
     if not value.isascii():
         raise ValidationError(_("Use an address written in ASCII letters, digits and symbols."), code="non_ascii")
+
+
+def default_language() -> str:
+    return settings.LANGUAGE_CODE
 
 
 class UserManager(BaseUserManager["User"]):
@@ -73,7 +78,7 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     must_reset_password = models.BooleanField(default=False)
     # A staff member may enrol their first second factor only while this is in the future.
     staff_enrollment_open_until = models.DateTimeField(null=True, blank=True)
-    preferred_language = models.CharField(max_length=8, default="ja")
+    preferred_language = models.CharField(max_length=8, default=default_language)
 
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
