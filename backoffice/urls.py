@@ -1,5 +1,10 @@
-from django.urls import URLPattern
+from django.urls import path
+
+from . import views
 
 app_name = "backoffice"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("enrol/", views.enrol_start, name="enrol"),
+    path("enrol/confirm/", views.enrol_confirm, name="enrol_confirm"),
+]

@@ -7,12 +7,17 @@ DJANGO_ALLOW_ASYNC_UNSAFE for the ORM calls the tests make between steps.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlparse
 
+import pyotp
 import pytest
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
@@ -68,9 +73,65 @@ class Shots:
         self.count += 1
         path = SCREENSHOTS / f"{self.prefix}_{self.count:02d}_{step}.png"
         page.screenshot(path=str(path), full_page=True)
+        # At phone width nothing may stick out sideways (a hidden button or column).
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0, f"{step}: the page is {overflow}px wider than the phone screen (see {path.name})"
         return path
 
 
 @pytest.fixture
 def shot(request: pytest.FixtureRequest) -> Shots:
     return Shots(request.node.name)
+
+
+# --- Helpers shared by the flows -----------------------------------------------------
+
+_URL_RE = re.compile(r"https?://[^\s<>\"']+")
+
+
+def link_in_mail(body: str, fragment: str) -> str:
+    """The path (and query) of the first link in a mail body containing ``fragment``.
+
+    Mail links are built from SITE_URL; the browser opens the same path on the live server.
+    """
+    for url in _URL_RE.findall(body):
+        if fragment in url:
+            parsed = urlparse(url)
+            return parsed.path + (f"?{parsed.query}" if parsed.query else "")
+    raise AssertionError(f"no link containing {fragment!r} in mail:\n{body}")
+
+
+def sms_code_for(phone: str) -> str:
+    """The newest 6-digit code the development SMS backend 'sent' to ``phone``."""
+    from wallet.models import DevInboxMessage
+
+    message = DevInboxMessage.objects.filter(channel=DevInboxMessage.Channel.SMS, to=phone).order_by("-id").first()
+    assert message is not None, f"no SMS to {phone}"
+    found = re.search(r"(?<!\d)(\d{6})(?!\d)", message.body)
+    assert found, f"no 6-digit code in SMS: {message.body!r}"
+    return found.group(1)
+
+
+def totp_code_unused(secret_b32: str, device: TOTPDevice | None = None) -> str:
+    """A TOTP code the server has not seen yet.
+
+    django-otp accepts a code once per 30-s step and, with tolerance 1 (A07), also the
+    next step's code. If the current step is already used, the next step's code is
+    taken; if that is used too, wait for the clock.
+    """
+    totp = pyotp.TOTP(secret_b32)
+    while True:
+        now = time.time()
+        step = int(now // 30)
+        last_t = -1
+        if device is not None:
+            device.refresh_from_db()
+            last_t = device.last_t
+        wanted = max(step, last_t + 1)
+        if wanted <= step + 1:
+            return totp.at(wanted * 30)
+        time.sleep(30 - now % 30 + 0.2)
+
+
+def secret_of(device: TOTPDevice) -> str:
+    return base64.b32encode(device.bin_key).decode()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ..models import AuthEvent, BackupCode, BackupCodeDevice, User, secret_digest
+from ..models import AuthEvent, BackupCode, BackupCodeDevice, User, UserSession, secret_digest
 from ..request_meta import RequestMeta
 from .auth_events import auth_event_record
 from .notifications import notification_enqueue
@@ -113,8 +113,13 @@ def second_factor_remove(*, user: User, device: Device, meta: RequestMeta, keep_
 
 
 def step_up_mark(request: HttpRequest) -> None:
-    """After a fresh second factor: a new session id (S01) and the step-up time (S04)."""
+    """After a fresh second factor: a new session id (S01) and the step-up time (S04).
+    The session index follows the new id, so "log out everywhere" still finds it."""
+    old_key = request.session.session_key
     request.session.cycle_key()
+    new_key = request.session.session_key
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
     request.session[SESSION_STEP_UP_AT] = timezone.now().isoformat()
 
 

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from io import StringIO
+
+import pyotp
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from wallet.models import User
+
+pytestmark = pytest.mark.django_db
+
+
+def _seed() -> str:
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> None:
+    settings.DEBUG = True
+    first = _seed()
+    secrets_first = dict(TOTPDevice.objects.values_list("user__email", "key"))
+    second = _seed()
+    assert User.objects.count() == 8
+    assert dict(TOTPDevice.objects.values_list("user__email", "key")) == secrets_first
+    assert first == second
+    assert "DEMO ONLY" in first and "demo-pass-hanako-2026" in first and "/admin/" in first
+
+    hanako = User.objects.get(email="hanako@example.jp")
+    taro = User.objects.get(email="taro@example.jp")
+    assert hanako.check_password("demo-pass-hanako-2026") and hanako.is_fully_verified and not hanako.is_staff
+    assert TOTPDevice.objects.filter(user=hanako, confirmed=True).exists()
+    assert taro.is_fully_verified and not TOTPDevice.objects.filter(user=taro).exists()
+    for email, role in [
+        ("support@anzenpay.example", "support"),
+        ("fraud@anzenpay.example", "fraud_analyst"),
+        ("finance@anzenpay.example", "finance"),
+        ("supervisor@anzenpay.example", "supervisor"),
+    ]:
+        staff = User.objects.get(email=email)
+        assert staff.is_staff and not staff.is_superuser
+        assert list(staff.groups.values_list("name", flat=True)) == [role]
+        assert TOTPDevice.objects.filter(user=staff, confirmed=True).exists()
+    admin = User.objects.get(email="admin@anzenpay.example")
+    assert admin.is_superuser and admin.is_staff
+    newstaff = User.objects.get(email="newstaff@anzenpay.example")
+    assert newstaff.staff_enrollment_open_until is not None
+
+
+def test_printed_secret_signs_the_supervisor_in_to_the_admin(settings) -> None:
+    settings.DEBUG = True
+    output = _seed()
+    line = next(row for row in output.splitlines() if row.startswith("supervisor@anzenpay.example"))
+    _email, password, _role, secret = line.split()
+    client = Client()
+    response = client.post(
+        reverse("admin:login"), {"username": "supervisor@anzenpay.example", "password": password, "otp_token": pyotp.TOTP(secret).now()}
+    )
+    assert response.status_code == 302
+    assert client.get(reverse("admin:backoffice_staffaction_changelist")).status_code == 200
+
+
+def test_seed_demo_refuses_to_run_in_production(settings) -> None:
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG=1"):
+        call_command("seed_demo", stdout=StringIO())
+    assert not User.objects.exists()

@@ -1,0 +1,131 @@
+"""Demo accounts for a newcomer's first look: customers, one staff member per role,
+a superuser, and one new staff member who still has to enrol an authenticator.
+
+Idempotent: running it again keeps the same accounts and TOTP secrets and resets
+the demo passwords. Refused when DEBUG is off, so demo passwords never reach a
+production database.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from wallet.models import User
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    email: str
+    password: str
+    full_name: str
+    name_kana: str = ""
+    phone: str = ""
+    role: str = ""  # group name; "" for customers
+    superuser: bool = False
+    totp: bool = True
+    enrolment_open: bool = False
+
+
+ACCOUNTS = [
+    DemoAccount("hanako@example.jp", "demo-pass-hanako-2026", "山田 花子", "ヤマダ ハナコ", "+819012345678"),
+    DemoAccount("taro@example.jp", "demo-pass-taro-2026", "佐藤 太郎", "サトウ タロウ", "+819087654321", totp=False),
+    DemoAccount("support@anzenpay.example", "demo-pass-support-2026", "Demo Support", role="support"),
+    DemoAccount("fraud@anzenpay.example", "demo-pass-fraud-2026", "Demo Fraud Analyst", role="fraud_analyst"),
+    DemoAccount("finance@anzenpay.example", "demo-pass-finance-2026", "Demo Finance", role="finance"),
+    DemoAccount("supervisor@anzenpay.example", "demo-pass-supervisor-2026", "Demo Supervisor", role="supervisor"),
+    DemoAccount("admin@anzenpay.example", "demo-pass-admin-2026", "Demo Superuser", superuser=True),
+    DemoAccount("newstaff@anzenpay.example", "demo-pass-newstaff-2026", "Demo New Staff", role="support", totp=False, enrolment_open=True),
+]
+
+
+def totp_secret(device: TOTPDevice) -> str:
+    """The key as an authenticator app takes it for manual entry (base32)."""
+    return base64.b32encode(device.bin_key).decode().rstrip("=")
+
+
+class Command(BaseCommand):
+    help = "Create or refresh the demo accounts (development only) and print their logins."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--quiet-table", action="store_true", help="Do not print the table of logins.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("seed_demo creates accounts with published passwords; it runs only with DJANGO_DEBUG=1.")
+        rows: list[tuple[str, str, str, str]] = []
+        with transaction.atomic():
+            for account in ACCOUNTS:
+                user = self._account(account)
+                secret = ""
+                if account.totp:
+                    device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk").first()
+                    if device is None:
+                        device = TOTPDevice.objects.create(
+                            user=user, name="Authenticator app", confirmed=True, tolerance=settings.OTP_TOTP_TOLERANCE
+                        )
+                    secret = totp_secret(device)
+                role = account.role or ("superuser" if account.superuser else "customer")
+                if account.enrolment_open:
+                    secret = "(enrol at /staff/enrol/)"
+                rows.append((account.email, account.password, role, secret or "-"))
+        if not options["quiet_table"]:
+            self._print(rows)
+
+    def _account(self, account: DemoAccount) -> User:
+        now = timezone.now()
+        user = User.objects.filter(email=account.email).first()
+        if user is None:
+            user = User.objects.create_user(account.email, account.password, full_name=account.full_name)
+        elif not user.check_password(account.password):
+            user.set_password(account.password)
+        user.full_name = account.full_name
+        user.name_kana = account.name_kana
+        user.phone = account.phone
+        user.email_verified_at = user.email_verified_at or now
+        user.phone_verified_at = (user.phone_verified_at or now) if account.phone else None
+        user.is_staff = bool(account.role or account.superuser)
+        user.is_superuser = account.superuser
+        user.is_active = True
+        user.status = User.Status.ACTIVE
+        if account.enrolment_open and not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            user.staff_enrollment_open_until = now + timedelta(days=7)
+        else:
+            user.staff_enrollment_open_until = None
+        user.preferred_language = "ja" if not user.is_staff else "en"
+        user.save()
+        groups = list(Group.objects.filter(name=account.role)) if account.role else []
+        if account.role and not groups:
+            raise CommandError(f"Group {account.role!r} is missing: run `manage.py migrate` first.")
+        user.groups.set(groups)
+        return user
+
+    def _print(self, rows: list[tuple[str, str, str, str]]) -> None:
+        site = settings.SITE_URL
+        out = self.stdout
+        out.write("")
+        out.write(self.style.WARNING("DEMO ONLY: these passwords and secrets are public. Never use them outside development."))
+        out.write("")
+        header = ("login", "password", "role", "TOTP secret (base32)")
+        widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(4)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        out.write(line.format(*header))
+        out.write(line.format(*("-" * w for w in widths)))
+        for row in rows:
+            out.write(line.format(*row))
+        out.write("")
+        out.write(f"Customer site:   {site}/")
+        out.write(f"Customer API:    {site}/api/v1/  (docs: {site}/api/docs/)")
+        out.write(f"Staff admin:     {site}/admin/  (email, password and a code from the TOTP secret)")
+        out.write(f"Staff enrolment: {site}/staff/enrol/  (newstaff@ sets up an authenticator here)")
+        out.write("Add a secret to an authenticator app by manual entry, or print a code with:")
+        out.write("  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('<secret>').now())\"")

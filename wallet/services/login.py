@@ -1,0 +1,268 @@
+"""Customer login: the password step, the device record, the unlock link (A04, A11, A12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from axes.utils import reset as axes_reset
+from django.contrib.auth import authenticate, login
+from django.contrib.auth.signals import user_login_failed
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django_otp import login as otp_login
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from ..devices import device_digest
+from ..middleware import session_mark_credentials_current, session_mark_login
+from ..models import AuthEvent, KnownDevice, User, UserSession, normalize_email
+from ..request_meta import RequestMeta
+from ..switches import ChannelDisabled
+from ..tokens import signed_payload_read
+from .auth_events import auth_event_record
+from .notifications import UNLOCK_SALT, notification_enqueue
+from .second_factor import second_factor_remove, second_factor_verify, step_up_mark, totp_enrolment_confirm
+from .sessions import credentials_revoke, sessions_end
+from .switches import channel_check
+
+UNLOCK_MAX_AGE_SECONDS = 60 * 60
+
+
+class LoginRefused(Exception):
+    """The password step failed. ``code`` is one of channel_disabled, locked, invalid."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def login_invalid_message() -> str:
+    # A12: one message for unknown email, wrong password, unverified or closed account.
+    return _("The email address or password is incorrect.")
+
+
+def login_locked_message() -> str:
+    return _(
+        "Too many failed attempts. Wait 15 minutes and try again, or ask for an unlock link "
+        "sent to the email address registered on your account."
+    )
+
+
+def login_suspended_message() -> str:
+    return _("Logging in is temporarily suspended. Please try again later.")
+
+
+def user_can_log_in(user: User) -> bool:
+    return bool(user.is_active and user.status == User.Status.ACTIVE and user.email_verified_at is not None)
+
+
+def password_login_check(*, request: HttpRequest, email: str, password: str) -> User:
+    """Check email and password for a customer login.
+
+    ``channel_check("login.password")`` first; then Django's ``authenticate`` so
+    django-axes counts failures and enforces the lockout. An account whose email
+    is not verified, or that is frozen, closed or inactive, is refused with the
+    same message as a wrong password (A12). Never reveals whether the account exists.
+    """
+    try:
+        channel_check("login.password")
+    except ChannelDisabled as exc:
+        raise LoginRefused("channel_disabled", login_suspended_message()) from exc
+    user = authenticate(request, username=email, password=password)
+    if getattr(request, "axes_locked_out", False):
+        raise LoginRefused("locked", login_locked_message())
+    if user is None or not isinstance(user, User):
+        raise LoginRefused("invalid", login_invalid_message())
+    if not user_can_log_in(user):
+        # Right password, but unverified, frozen or closed: handled exactly like a wrong
+        # password (A12): the same signal, so the same failure count, log row and answer.
+        user_login_failed.send(sender=__name__, credentials={"username": email}, request=request)
+        raise LoginRefused("invalid", login_invalid_message())
+    return user
+
+
+def device_login_record(*, user: User, device_id: str, meta: RequestMeta) -> tuple[KnownDevice, bool]:
+    """Upsert the KnownDevice for this browser/app; a new one gets an event and a notice (A11).
+
+    A device the user revoked earlier is re-admitted as new (and noticed again).
+    """
+    now = timezone.now()
+    digest = device_digest(device_id)
+    with transaction.atomic():
+        device, created = KnownDevice.objects.select_for_update().get_or_create(
+            user=user,
+            device_digest=digest,
+            defaults={"label": meta.user_agent[:200], "first_seen_at": now, "last_seen_at": now, "last_ip": meta.ip},
+        )
+        is_new = created or device.revoked_at is not None
+        if not created:
+            device.last_seen_at = now
+            device.last_ip = meta.ip
+            if device.revoked_at is not None:
+                device.revoked_at = None
+                device.first_seen_at = now
+                device.label = meta.user_agent[:200]
+            device.save(update_fields=["last_seen_at", "last_ip", "revoked_at", "first_seen_at", "label"])
+        if is_new:
+            auth_event_record(kind=AuthEvent.Kind.NEW_DEVICE, meta=meta, user=user, detail={"device": device.pk})
+            context: dict[str, Any] = {
+                "ip": meta.ip or "",
+                "user_agent": meta.user_agent,
+                "when": now.isoformat(),
+                "channel": meta.channel,
+            }
+            notification_enqueue(user=user, kind="new_device_login", context=context)
+    return device, is_new
+
+
+def login_finish(
+    *,
+    request: HttpRequest,
+    user: User,
+    otp_device: Device | None,
+    device_id: str,
+    meta: RequestMeta,
+) -> KnownDevice | None:
+    """Log ``user`` in on this request after the password (and, when given, the second factor).
+
+    A new session id (``login()`` cycles it, S01), the session clocks start, the
+    session is tied to the browser's known-device row, and the login is logged.
+    Only a login with a second factor makes the browser a known device.
+    """
+    try:
+        channel_check("login.password")
+    except ChannelDisabled as exc:
+        raise LoginRefused("channel_disabled", login_suspended_message()) from exc
+    with transaction.atomic():
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        device: KnownDevice | None = None
+        if otp_device is not None:
+            otp_login(request, otp_device)
+            device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
+            UserSession.objects.filter(session_key=request.session.session_key).update(device=device)
+        session_mark_login(request)
+        auth_event_record(
+            kind=AuthEvent.Kind.LOGIN_SUCCEEDED,
+            meta=meta,
+            user=user,
+            detail={"second_factor": otp_device is not None},
+        )
+    return device
+
+
+def otp_session_attach(*, request: HttpRequest, user: User, otp_device: Device, device_id: str, meta: RequestMeta) -> KnownDevice:
+    """A logged-in user has just proved a second factor (first enrolment, step-up):
+    the session becomes verified and the browser a known device."""
+    with transaction.atomic():
+        otp_login(request, otp_device)
+        device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
+        UserSession.objects.filter(session_key=request.session.session_key).update(device=device)
+    return device
+
+
+def step_up_complete(*, request: HttpRequest, user: User, code: str, device_id: str, meta: RequestMeta) -> bool:
+    """A fresh code: new session id and step-up time (S01, S04). False if the code is wrong."""
+    otp_device = second_factor_verify(user=user, code=code, meta=meta, purpose="step_up")
+    if otp_device is None:
+        return False
+    with transaction.atomic():
+        step_up_mark(request)
+        otp_session_attach(request=request, user=user, otp_device=otp_device, device_id=device_id, meta=meta)
+        auth_event_record(kind=AuthEvent.Kind.STEP_UP, meta=meta, user=user)
+    return True
+
+
+def totp_enrolment_finish(
+    *, request: HttpRequest, user: User, totp_device_pk: int, code: str, device_id: str, meta: RequestMeta
+) -> TOTPDevice | None:
+    """Confirm a new authenticator with its first code. The code just typed counts as a
+    fresh verification (step-up, S01); other sessions and API tokens end (S02)."""
+    with transaction.atomic():
+        totp = totp_enrolment_confirm(user=user, device_id=totp_device_pk, code=code, meta=meta)
+        if totp is None:
+            return None
+        step_up_mark(request)
+        otp_session_attach(request=request, user=user, otp_device=totp, device_id=device_id, meta=meta)
+        credentials_revoke(user=user, keep_session_key=request.session.session_key)
+        session_mark_credentials_current(request)
+    return totp
+
+
+def factor_remove(*, request: HttpRequest, user: User, device: Device, meta: RequestMeta) -> None:
+    """A10: the view has checked a fresh step-up. Other sessions and tokens end (S02);
+    this one stays. Removing the last authenticator is allowed: the session is then no
+    longer verified and the money guards send the user to enrol again."""
+    second_factor_remove(user=user, device=device, meta=meta, keep_session_key=request.session.session_key)
+    session_mark_credentials_current(request)
+
+
+def other_sessions_end(*, user: User, keep_session_key: str | None, meta: RequestMeta) -> int:
+    """ "Log out everywhere else": every other web session of the user ends now."""
+    with transaction.atomic():
+        ended = sessions_end(user=user, keep_session_key=keep_session_key)
+        if ended:
+            auth_event_record(kind=AuthEvent.Kind.SESSIONS_ENDED, meta=meta, user=user, detail={"count": ended})
+            notification_enqueue(user=user, kind="sessions_ended", context={"count": ended, "ip": meta.ip or ""})
+    return ended
+
+
+def known_device_revoke(*, user: User, device_pk: int, keep_session_key: str | None, meta: RequestMeta) -> bool:
+    """Forget a device: it loses the lockout exemption and its sessions end."""
+    with transaction.atomic():
+        device = KnownDevice.objects.select_for_update().filter(pk=device_pk, user=user, revoked_at__isnull=True).first()
+        if device is None:
+            return False
+        device.revoked_at = timezone.now()
+        device.save(update_fields=["revoked_at"])
+        sessions = UserSession.objects.filter(user=user, device=device, ended_at__isnull=True)
+        if keep_session_key:
+            sessions = sessions.exclude(session_key=keep_session_key)
+        keys = list(sessions.values_list("session_key", flat=True))
+        Session.objects.filter(session_key__in=keys).delete()
+        UserSession.objects.filter(session_key__in=keys).update(ended_at=timezone.now())
+        auth_event_record(
+            kind=AuthEvent.Kind.SESSIONS_ENDED, meta=meta, user=user, detail={"device_revoked": device.pk, "count": len(keys)}
+        )
+    return True
+
+
+def login_unlock_request(*, email: str, meta: RequestMeta) -> None:
+    """Mail an unlock link to the address on record, if there is such an account.
+
+    The caller answers the same either way and rate-limits by address and email.
+    """
+    normalized = normalize_email(email)
+    with transaction.atomic():
+        user = User.objects.filter(email=normalized).first()
+        if user is not None and user_can_log_in(user):
+            notification_enqueue(user=user, kind="login_unlock")
+
+
+def login_unlock_read(token: str) -> User | None:
+    """The user an unlock link was made for, if it is authentic, under an hour old and
+    the credentials have not changed since (a password reset kills old links)."""
+    data = signed_payload_read(token, salt=UNLOCK_SALT, max_age_seconds=UNLOCK_MAX_AGE_SECONDS)
+    if data is None:
+        return None
+    uid = data.get("uid")
+    if not isinstance(uid, int):
+        return None
+    user = User.objects.filter(pk=uid).first()
+    if user is None or not user_can_log_in(user):
+        return None
+    if data.get("cc") != user.credentials_changed_at.isoformat():
+        return None
+    return user
+
+
+def login_unlock_use(*, user: User, device_id: str, meta: RequestMeta) -> KnownDevice:
+    """Make this browser a known device for ``user`` and clear the account's failure count."""
+    with transaction.atomic():
+        device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
+        axes_reset(username=user.email)
+        auth_event_record(kind=AuthEvent.Kind.UNLOCK_LINK_USED, meta=meta, user=user, detail={"device": device.pk})
+    return device
