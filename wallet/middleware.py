@@ -17,8 +17,9 @@ _TOUCH_SECONDS = 60
 
 
 class SessionTimeoutMiddleware:
-    """S05: idle and absolute timeouts (shorter for staff), and S02: a session that
-    began before the user's credentials last changed is over."""
+    """S05: idle and absolute timeouts (shorter for staff); S02: a session that began
+    before the user's credentials last changed is over; S03: so is every session of an
+    account that is no longer active."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -35,7 +36,14 @@ class SessionTimeoutMiddleware:
                 if user.is_staff
                 else (settings.SESSION_IDLE_TIMEOUT, settings.SESSION_ABSOLUTE_TIMEOUT)
             )
-            expired = now - last_seen > idle or now - started > absolute or auth_at < user.credentials_changed_at
+            expired = (
+                now - last_seen > idle
+                or now - started > absolute
+                or auth_at < user.credentials_changed_at
+                # S03: a frozen or closed account loses its sessions on the very next request.
+                or user.status != user.Status.ACTIVE
+                or not user.is_active
+            )
             if expired:
                 logout(request)
                 request.session["timed_out"] = True

@@ -102,3 +102,16 @@ def test_s05_pending_second_factor_step_expires(client: Client, customer: User, 
     with time_machine.travel(timezone.now() + timedelta(minutes=5, seconds=5)):
         response = client.post(reverse("wallet:login_otp"), {"code": totp_for(customer_totp).now()})
     assert response["Location"] == reverse("wallet:login")
+
+
+def test_s03_a_frozen_account_loses_its_sessions_and_tokens_at_once(client: Client, customer: User, customer_totp: TOTPDevice) -> None:
+    _login(client, customer, customer_totp)
+    _token, key = api_token_issue(user=customer, label="app", second_factor=True)
+    assert client.get(reverse("wallet:security")).status_code == 200
+
+    User.objects.filter(pk=customer.pk).update(status=User.Status.FROZEN)
+
+    assert client.get(reverse("wallet:security")).status_code == 302
+    assert "_auth_user_id" not in client.session
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
+    assert api.get(reverse("api:me")).status_code == 401
