@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from .request_meta import RequestMeta
 from .services.notifications import notifications_relay_due
+from .services.reset import password_reset_mail
 
 
 @shared_task(name="wallet.tasks.notifications_relay", ignore_result=True)
@@ -10,3 +12,11 @@ def notifications_relay() -> int:
     """Deliver due outbox rows. Runs after each commit that queues mail and on a beat
     schedule as a safety net; two copies at once skip each other's locked rows."""
     return notifications_relay_due()
+
+
+@shared_task(name="wallet.tasks.password_reset_mail", ignore_result=True)
+def password_reset_mail_task(*, email: str, send: bool, ip: str | None, user_agent: str, channel: str) -> bool:
+    """The half of a reset request that depends on whether the account exists. Run
+    twice, it queues a second link for the same address on record: harmless, and
+    the per-address rate limit in the view bounds it."""
+    return password_reset_mail(email=email, send=send, meta=RequestMeta(ip=ip, user_agent=user_agent, channel=channel))

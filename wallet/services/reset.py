@@ -13,15 +13,26 @@ from .sessions import credentials_revoke
 
 
 def password_reset_request(*, email: str, meta: RequestMeta, send: bool = True) -> None:
-    """Look the account up by the typed address and mail a reset link to the address
-    ON RECORD (R01), never to anything taken from the request.
-
-    The same work for known and unknown addresses (one lookup, one event row) so the
-    answer does not tell them apart (R02, A12); only a verified, active account gets
-    a mail, queued in the outbox. Nothing on the account changes (R06). ``send`` is
-    False when the caller's per-address rate limit is spent: the request is still
-    recorded the same way.
+    """Accept a reset request without looking at the account: the lookup and the mail
+    happen in ``password_reset_mail``, run by a Celery task after this returns. The
+    request path therefore does exactly the same work for known and unknown
+    addresses, so neither its answer nor its timing tells them apart (R02, A12).
+    ``send`` is False when the caller's per-address rate limit is spent: the request
+    is still recorded, no mail leaves.
     """
+    from ..tasks import password_reset_mail_task
+
+    normalized = normalize_email(email)
+    transaction.on_commit(
+        lambda: password_reset_mail_task.delay(email=normalized, send=send, ip=meta.ip, user_agent=meta.user_agent, channel=meta.channel)
+    )
+
+
+def password_reset_mail(*, email: str, send: bool, meta: RequestMeta) -> bool:
+    """Look the account up by the typed address and mail a reset link to the address
+    ON RECORD (R01), never to anything taken from the request. Only a verified,
+    active account gets a mail, queued in the outbox. Nothing on the account
+    changes (R06). Returns whether a mail was queued."""
     normalized = normalize_email(email)
     with transaction.atomic():
         user = User.objects.filter(email=normalized).first()
@@ -31,10 +42,12 @@ def password_reset_request(*, email: str, meta: RequestMeta, send: bool = True) 
             meta=meta,
             user=user,
             claimed_identifier=normalized,
+            detail={"mailed": bool(eligible)},
         )
         if eligible and user is not None:
             # to_address left at its default: user.email as stored.
             notification_enqueue(user=user, kind="password_reset")
+    return bool(eligible)
 
 
 def password_reset_user(*, uidb64: str, token: str) -> User | None:
