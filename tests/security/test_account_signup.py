@@ -12,29 +12,16 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from tests.helpers import SIGNUP_PASSWORD, signup_data
 from wallet.models import Notification, User
 from wallet.services.switches import channel_is_enabled
 
-PASSWORD = "a long and quiet river"
+PASSWORD = SIGNUP_PASSWORD
 
 
 @pytest.fixture
 def client() -> Client:
     return Client(HTTP_ACCEPT_LANGUAGE="en")
-
-
-def signup_data(**overrides: str) -> dict[str, str]:
-    data = {
-        "email": "taro@example.jp",
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-        "full_name": "鈴木 太郎",
-        "name_kana": "スズキ タロウ",
-        "phone": "090-1234-5678",
-        "birth_date": "",
-    }
-    data.update(overrides)
-    return data
 
 
 def _strip_csrf(html: str) -> str:

@@ -5,41 +5,20 @@ from __future__ import annotations
 import re
 import time
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from axes.models import AccessAttempt
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import make_customer, totp_for
+from tests.helpers import SqlStatements
 from wallet.models import AuthEvent, User
 
 pytestmark = pytest.mark.django_db
-
-
-class _Statements:
-    """Every SQL statement run inside the block (CaptureQueriesContext is reset by
-    the test client's request_started signal, so it cannot span a request)."""
-
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        self.sql.append(sql)
-        return execute(sql, params, many, context)
-
-    def __enter__(self) -> _Statements:
-        self._wrapper = connection.execute_wrapper(self)
-        self._wrapper.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._wrapper.__exit__(*exc)
 
 
 PASSWORD = "correct horse battery staple"
@@ -200,7 +179,7 @@ def test_a12_login_answers_the_same_for_unknown_wrong_unverified_and_closed(clie
     results = []
     for i, (email, password) in enumerate(cases):
         # The same email text in every form, so the bodies can be compared byte for byte.
-        with _Statements() as queries:
+        with SqlStatements() as queries:
             response = client.post(reverse("wallet:login"), {"username": email, "password": password}, REMOTE_ADDR=f"10.12.0.{i}")
         body = _strip_csrf(response.content).replace(email.encode(), b"EMAIL")
         results.append((response.status_code, body, len(queries.sql)))

@@ -10,38 +10,18 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.core import mail
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import make_customer, totp_for
+from tests.helpers import SqlStatements
 from wallet.api.authentication import api_token_issue
 from wallet.forms.auth import EmailForm
 from wallet.models import ApiToken, Notification, User, UserSession
 from wallet.tokens import password_reset_tokens, uid_encode
 
 pytestmark = pytest.mark.django_db
-
-
-class _Statements:
-    """Every SQL statement run inside the block (CaptureQueriesContext is reset by
-    the test client's request_started signal, so it cannot span a request)."""
-
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        self.sql.append(sql)
-        return execute(sql, params, many, context)
-
-    def __enter__(self) -> _Statements:
-        self._wrapper = connection.execute_wrapper(self)
-        self._wrapper.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._wrapper.__exit__(*exc)
 
 
 NEW_PASSWORD = "a brand new long passphrase"
@@ -121,7 +101,7 @@ def test_r02_same_response_for_known_and_unknown_accounts(client: Client, custom
     make_customer("unverified@example.jp", email_verified_at=None)
     results = []
     for email in (VICTIM, "nobody@example.jp", "unverified@example.jp"):
-        with _Statements() as queries:
+        with SqlStatements() as queries:
             response = _request(client, {"email": email}, REMOTE_ADDR="10.20.0.1")
         done = client.get(response["Location"])
         done_body = re.sub(rb'name="csrfmiddlewaretoken" value="[^"]+"', b"", done.content)

@@ -11,6 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from tests.helpers import SIGNUP_PASSWORD, signup_data
 from wallet.adapters.sms import SmsDeliveryError
 from wallet.models import AuthEvent, DevInboxMessage, Notification, PhoneVerification, User
 from wallet.request_meta import RequestMeta
@@ -19,27 +20,13 @@ from wallet.services.phone import phone_code_send, phone_code_verify
 from wallet.services.switches import channel_switch_set
 
 META = RequestMeta(ip="192.0.2.10", user_agent="pytest")
-PASSWORD = "a long and quiet river"
+PASSWORD = SIGNUP_PASSWORD
 
 
 @pytest.fixture
 def client() -> Client:
     """Pages in English, whatever the Japanese catalogue says."""
     return Client(HTTP_ACCEPT_LANGUAGE="en")
-
-
-def signup_data(**overrides: str) -> dict[str, str]:
-    data = {
-        "email": "taro@example.jp",
-        "password": PASSWORD,
-        "password_confirm": PASSWORD,
-        "full_name": "鈴木 太郎",
-        "name_kana": "スズキ タロウ",
-        "phone": "090-1234-5678",
-        "birth_date": "",
-    }
-    data.update(overrides)
-    return data
 
 
 def link_from_mail(to: str) -> str:

@@ -1,0 +1,43 @@
+"""Helpers shared by several test modules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+SIGNUP_PASSWORD = "a long and quiet river"
+
+
+class SqlStatements:
+    """Every SQL statement run inside the block (CaptureQueriesContext is reset by
+    the test client's request_started signal, so it cannot span a request)."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> SqlStatements:
+        self._wrapper = connection.execute_wrapper(self)
+        self._wrapper.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._wrapper.__exit__(*exc)
+
+
+def signup_data(**overrides: str) -> dict[str, str]:
+    data = {
+        "email": "taro@example.jp",
+        "password": SIGNUP_PASSWORD,
+        "password_confirm": SIGNUP_PASSWORD,
+        "full_name": "鈴木 太郎",
+        "name_kana": "スズキ タロウ",
+        "phone": "090-1234-5678",
+        "birth_date": "",
+    }
+    data.update(overrides)
+    return data
