@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 from collections.abc import Iterator
-from urllib.parse import urlparse
 
 import pyotp
 import pytest
@@ -14,16 +12,8 @@ from django.core.cache import cache
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from scripts.check_services import reachable
 from wallet.models import User
-
-
-def _reachable(url: str, default_port: int) -> bool:
-    parsed = urlparse(url)
-    try:
-        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), timeout=3):
-            return True
-    except OSError:
-        return False
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -32,14 +22,14 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     problems = []
     if not database_url.startswith("postgres"):
         problems.append("DATABASE_URL must point at PostgreSQL (run the suite with `make test`).")
-    elif not _reachable(database_url, 5432):
+    elif not reachable(database_url, 5432):
         problems.append(
             f"PostgreSQL is not reachable at {database_url}. Start it with "
             "`pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`."
         )
     if not redis_url:
         problems.append("REDIS_URL must be set (run the suite with `make test`).")
-    elif not _reachable(redis_url, 6379):
+    elif not reachable(redis_url, 6379):
         problems.append(
             f"Redis is not reachable at {redis_url}. Start it with "
             '`redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no`.'
