@@ -6,6 +6,7 @@ import pyotp
 import pytest
 import time_machine
 from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -98,6 +99,21 @@ def test_account_without_second_factor_gets_a_limited_token_and_enrols(api: APIC
     assert api.get(reverse("api:auth_tokens")).status_code == 200
     # The next login now asks for the code.
     assert _login(APIClient()).json()["status"] == "second_factor_required"
+
+
+def test_s02_enrolling_through_the_app_ends_other_tokens_and_web_sessions(api: APIClient, customer: User) -> None:
+    web = Client()
+    web.force_login(customer)  # indexed as a UserSession by the login signal
+    other = _login(APIClient()).json()["token"]
+    body = _login(api).json()
+    api.credentials(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    secret = api.post(reverse("api:factors_totp")).json()["secret"]
+    confirm = api.post(reverse("api:factors_totp_confirm"), {"code": pyotp.TOTP(secret).now()}, format="json")
+
+    assert confirm.status_code == 200
+    assert api.get(reverse("api:me")).status_code == 200
+    assert APIClient(HTTP_AUTHORIZATION=f"Bearer {other}").get(reverse("api:me")).status_code == 401
+    assert "_auth_user_id" not in web.session.load()
 
 
 def test_confirm_without_a_started_enrolment_is_409(api: APIClient, customer: User) -> None:

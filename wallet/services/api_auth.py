@@ -27,6 +27,7 @@ from ..tokens import signed_payload_make, signed_payload_read
 from .auth_events import auth_event_record
 from .login import device_login_record, password_login_check, user_can_log_in
 from .second_factor import second_factor_verify, totp_enrolment_confirm, totp_enrolment_start, user_has_second_factor
+from .sessions import sessions_end
 
 CHALLENGE_SALT = "anzenpay.api-login-challenge"
 CHALLENGE_MAX_AGE_SECONDS = 5 * 60
@@ -128,10 +129,14 @@ def api_totp_enrolment_confirm(*, user: User, token: ApiToken, code: str, meta: 
     pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
     if pending is None:
         raise ApiAuthError("no_enrolment", _("There is no enrolment in progress. Start one first."), 409)
-    device = totp_enrolment_confirm(user=user, device_id=pending.pk, code=code, meta=meta)
-    if device is None:
-        raise ApiAuthError("invalid_code", _("The code is not valid. Check the time on your phone and enter the newest code."), 400)
-    now = timezone.now()
-    ApiToken.objects.filter(pk=token.pk).update(second_factor_at=now, step_up_at=now)
-    token.second_factor_at = token.step_up_at = now
+    with transaction.atomic():
+        device = totp_enrolment_confirm(user=user, device_id=pending.pk, code=code, meta=meta)
+        if device is None:
+            raise ApiAuthError("invalid_code", _("The code is not valid. Check the time on your phone and enter the newest code."), 400)
+        now = timezone.now()
+        ApiToken.objects.filter(pk=token.pk).update(second_factor_at=now, step_up_at=now)
+        token.second_factor_at = token.step_up_at = now
+        # S02: a factor change ends every other way in; this token has just proved the new factor.
+        ApiToken.objects.filter(user=user).exclude(pk=token.pk).delete()
+        sessions_end(user=user)
     return device
