@@ -41,3 +41,20 @@ def signup_data(**overrides: str) -> dict[str, str]:
     }
     data.update(overrides)
     return data
+
+
+class PasswordCheckCounter:
+    """Counts how often a password is actually verified (T9, A04: a locked account
+    must not even reach the hasher)."""
+
+    def __init__(self, monkeypatch: Any) -> None:
+        from wallet.models import User
+
+        self.count = 0
+        original = User.check_password
+
+        def counting(user: User, raw_password: str) -> bool:
+            self.count += 1
+            return original(user, raw_password)
+
+        monkeypatch.setattr(User, "check_password", counting)

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import enrol_totp, make_customer, totp_for
-from wallet.models import User
+from tests.helpers import PasswordCheckCounter
 
 PASSWORD = "correct horse battery staple"
 
@@ -33,31 +33,23 @@ def test_t09_thousand_guesses_on_one_account(monkeypatch: pytest.MonkeyPatch, dj
     owner.post(reverse("wallet:login_otp"), {"code": totp_for(device).at(time.time() - 30)}, REMOTE_ADDR="192.0.2.10")
     owner.post(reverse("wallet:logout"))
 
-    checks = 0
-    original = User.check_password
-
-    def counting(self: User, raw: str) -> bool:
-        nonlocal checks
-        checks += 1
-        return original(self, raw)
-
-    monkeypatch.setattr(User, "check_password", counting)
+    password_checks = PasswordCheckCounter(monkeypatch)
     attacker = Client()
     statuses = [_post(attacker, owner_user.email, f"guess {i}", f"10.{i // 250}.{i % 250}.1").status_code for i in range(1000)]
-    print(f"T9 one account: {checks} password checks for 1000 guesses; {statuses.count(429)} answered 'locked'")
-    assert checks <= 100
-    assert checks == 10
+    print(f"T9 one account: {password_checks.count} password checks for 1000 guesses; {statuses.count(429)} answered 'locked'")
+    assert password_checks.count <= 100
+    assert password_checks.count == 10
     assert statuses.count(429) == 991
     # The right password from a new address is refused while locked.
     assert _post(attacker, owner_user.email, PASSWORD, "10.200.0.1").status_code == 429
 
     # The owner still gets in from the known device...
-    checks_before = checks
+    checks_before = password_checks.count
     response = _post(owner, owner_user.email, PASSWORD, "192.0.2.10")
     assert response["Location"] == reverse("wallet:login_otp")
     owner.post(reverse("wallet:login_otp"), {"code": totp_for(device).now()}, REMOTE_ADDR="192.0.2.10")
     assert owner.session["_auth_user_id"] == str(owner_user.pk)
-    assert checks == checks_before + 1
+    assert password_checks.count == checks_before + 1
 
     # The owner's login reset the count; the attacker locks the account again...
     for i in range(20):
@@ -82,15 +74,7 @@ def test_t09_thousand_guesses_on_one_account(monkeypatch: pytest.MonkeyPatch, dj
 def test_t09_one_address_sweeping_many_accounts_is_throttled(monkeypatch: pytest.MonkeyPatch) -> None:
     victim = make_customer()
     accounts = 300
-    checks = 0
-    original = User.check_password
-
-    def counting(self: User, raw: str) -> bool:
-        nonlocal checks
-        checks += 1
-        return original(self, raw)
-
-    monkeypatch.setattr(User, "check_password", counting)
+    password_checks = PasswordCheckCounter(monkeypatch)
     client = Client()
     refused = 0
     for n in range(accounts):
@@ -101,7 +85,7 @@ def test_t09_one_address_sweeping_many_accounts_is_throttled(monkeypatch: pytest
     print(f"T9 one address: {accounts * 3} tries, {refused} refused as throttled or locked")
     # Axes locks the address after 10 failures; the per-address rate limit stops the rest.
     assert refused >= accounts * 3 - 10
-    assert checks <= 3  # only the one real account was ever checked, before the lock
+    assert password_checks.count <= 3  # only the one real account was ever checked, before the lock
     # The address stays throttled even for a right password.
     assert _post(client, victim.email, PASSWORD, "203.0.113.66").status_code == 429
     assert _post(client, victim.email, PASSWORD, "203.0.113.67").status_code == 302

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import make_customer, totp_for
-from tests.helpers import SqlStatements
+from tests.helpers import PasswordCheckCounter, SqlStatements
 from wallet.models import AuthEvent, User
 
 pytestmark = pytest.mark.django_db
@@ -90,19 +90,11 @@ def test_a04_owner_on_a_known_device_is_not_locked_out(customer: User, customer_
 
 
 def test_a04_lockout_counts_at_most_the_limit_of_password_checks(client: Client, customer: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = 0
-    original = User.check_password
-
-    def counting(self: User, raw_password: str) -> bool:
-        nonlocal calls
-        calls += 1
-        return original(self, raw_password)
-
-    monkeypatch.setattr(User, "check_password", counting)
+    password_checks = PasswordCheckCounter(monkeypatch)
     for i in range(150):
         _post_login(client, customer.email, f"guess {i}", ip=f"10.5.{i // 200}.{i % 200}")
     # The hasher is reached ten times; every later guess is refused before the backend.
-    assert calls == 10
+    assert password_checks.count == 10
     failed = AuthEvent.objects.filter(user=customer, kind=AuthEvent.Kind.LOGIN_FAILED).count()
     locked = AuthEvent.objects.filter(user=customer, kind=AuthEvent.Kind.LOGIN_LOCKED).count()
     assert failed <= 10 and failed + locked == 150  # every attempt logged (L01)
