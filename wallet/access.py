@@ -28,6 +28,12 @@ from .services.second_factor import step_up_is_fresh, user_has_second_factor
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
 
+def url_with_next(url_name: str, next_url: str | None) -> str:
+    """The named page, told where to send the user afterwards."""
+    url = reverse(url_name)
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+
+
 def _second_factor_redirect(request: HttpRequest) -> HttpResponse | None:
     user = request.user
     if not user.is_authenticated:
@@ -35,8 +41,8 @@ def _second_factor_redirect(request: HttpRequest) -> HttpResponse | None:
     if user.is_verified():  # type: ignore[union-attr]  # AnonymousUser returned above
         return None
     if not user_has_second_factor(user):  # type: ignore[arg-type]
-        return HttpResponseRedirect(reverse("wallet:totp_enrol") + "?" + urlencode({"next": request.get_full_path()}))
-    return HttpResponseRedirect(reverse("wallet:login_otp") + "?" + urlencode({"next": request.get_full_path()}))
+        return HttpResponseRedirect(url_with_next("wallet:totp_enrol", request.get_full_path()))
+    return HttpResponseRedirect(url_with_next("wallet:login_otp", request.get_full_path()))
 
 
 def second_factor_required(view: View) -> View:
@@ -55,7 +61,7 @@ def step_up_required(view: View | None = None, *, max_age: timedelta | None = No
             if blocked is not None:
                 return blocked
             if not step_up_is_fresh(request, max_age):
-                return HttpResponseRedirect(reverse("wallet:step_up") + "?" + urlencode({"next": request.get_full_path()}))
+                return HttpResponseRedirect(url_with_next("wallet:step_up", request.get_full_path()))
             return inner(request, *args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
@@ -76,7 +82,7 @@ class StepUpRequiredMixin:
         if blocked is not None:
             return blocked
         if not step_up_is_fresh(request, self.step_up_max_age):
-            return HttpResponseRedirect(reverse("wallet:step_up") + "?" + urlencode({"next": request.get_full_path()}))
+            return HttpResponseRedirect(url_with_next("wallet:step_up", request.get_full_path()))
         return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
@@ -27,7 +26,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_ratelimit.core import is_ratelimited
 
-from ..access import second_factor_required, step_up_required
+from ..access import second_factor_required, step_up_required, url_with_next
 from ..devices import device_cookie_set, device_id_for_response
 from ..forms.auth import EmailForm, LoginForm, OtpForm, TotpConfirmForm
 from ..lockout import lockout_response
@@ -76,9 +75,8 @@ def _safe_next(request: HttpRequest, raw: str | None, default: str = "wallet:hom
     return reverse(default)
 
 
-def _with_next(url_name: str, next_url: str | None) -> str:
-    url = reverse(url_name)
-    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
+def _next_param(request: HttpRequest) -> str:
+    return request.POST.get("next") or request.GET.get("next") or ""
 
 
 def _meta(request: HttpRequest) -> RequestMeta:
@@ -117,7 +115,7 @@ def _pending_user(request: HttpRequest) -> User | None:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    next_url = _next_param(request)
     if request.user.is_authenticated and request.user.is_verified():  # type: ignore[union-attr]
         return HttpResponseRedirect(_safe_next(request, next_url))
     form = LoginForm(request.POST or None)
@@ -148,7 +146,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
                     form.add_error(None, refused.message)
                 else:
                     messages.info(request, _("Protect your account: set up an authenticator app before you can pay or top up."))
-                    return HttpResponseRedirect(_with_next("wallet:totp_enrol", _safe_next(request, next_url)))
+                    return HttpResponseRedirect(url_with_next("wallet:totp_enrol", _safe_next(request, next_url)))
     return render(request, "wallet/auth/login.html", {"form": form, "next": next_url}, status=status)
 
 
@@ -159,7 +157,7 @@ def login_otp_view(request: HttpRequest) -> HttpResponse:
     if user is None:
         if request.user.is_authenticated and not request.user.is_verified():  # type: ignore[union-attr]
             # Logged in without a second factor: verify it through step-up instead.
-            return HttpResponseRedirect(_with_next("wallet:step_up", request.GET.get("next")))
+            return HttpResponseRedirect(url_with_next("wallet:step_up", request.GET.get("next")))
         messages.info(request, _("Your sign-in has expired. Please enter your password again."))
         return redirect("wallet:login")
     form = OtpForm(request.POST or None)
@@ -204,9 +202,9 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def step_up_view(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    next_url = _next_param(request)
     if not user_has_second_factor(user):
-        return HttpResponseRedirect(_with_next("wallet:totp_enrol", next_url or None))
+        return HttpResponseRedirect(url_with_next("wallet:totp_enrol", next_url or None))
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device_id = device_id_for_response(request)
@@ -229,10 +227,10 @@ def _qr_svg(uri: str) -> str:
 @require_http_methods(["GET", "POST"])
 def totp_enrol_view(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    next_url = _next_param(request)
     if user_has_second_factor(user) and not step_up_is_fresh(request):
         # Adding another authenticator is a factor change (S04): a fresh code first.
-        return HttpResponseRedirect(_with_next("wallet:step_up", request.get_full_path()))
+        return HttpResponseRedirect(url_with_next("wallet:step_up", request.get_full_path()))
     device: TOTPDevice | None = None
     form = TotpConfirmForm(request.POST or None)
     if request.method == "POST":
@@ -253,9 +251,7 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
             if confirmed is not None:
                 request.session.pop(ENROL_DEVICE, None)
                 messages.success(request, _("Your authenticator app is set up. Now save your backup codes."))
-                target = reverse("wallet:backup_codes")
-                if next_url:
-                    target += "?" + urlencode({"next": _safe_next(request, next_url)})
+                target = url_with_next("wallet:backup_codes", _safe_next(request, next_url) if next_url else None)
                 response = HttpResponseRedirect(target)
                 device_cookie_set(response, browser_id)
                 return response
@@ -281,7 +277,7 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
-    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    next_url = _next_param(request)
     if request.method == "POST":
         codes = backup_codes_generate(user=user, meta=_meta(request))
         response = render(
