@@ -70,9 +70,14 @@ def _meta(request: Request) -> RequestMeta:
     return RequestMeta.from_request(request._request, channel="api")
 
 
-class LoginView(APIView):
+class AuthThrottledView(APIView):
+    """Endpoints that take a password or a code: throttled together under the 'auth' rate."""
+
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "auth"
+
+
+class LoginView(AuthThrottledView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
@@ -125,9 +130,7 @@ class LoginView(APIView):
         return Response(LoginResponseSerializer(body).data)
 
 
-class VerifyView(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+class VerifyView(AuthThrottledView):
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
 
@@ -157,9 +160,7 @@ class VerifyView(APIView):
         return Response(TokenResponseSerializer({"token": key, "expires_idle_days": _idle_days()}).data)
 
 
-class StepUpView(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+class StepUpView(AuthThrottledView):
     permission_classes = [IsAuthenticated, HasVerifiedSecondFactor]
 
     @extend_schema(
@@ -250,9 +251,7 @@ class CanManageFactors(BasePermission):
         return HasFreshStepUp().has_permission(request, view)
 
 
-class TotpStartView(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+class TotpStartView(AuthThrottledView):
     permission_classes = [IsAuthenticated, CanManageFactors]
 
     @extend_schema(
@@ -273,9 +272,7 @@ class TotpStartView(APIView):
         return Response(TotpEnrolmentSerializer(body).data)
 
 
-class TotpConfirmView(APIView):
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "auth"
+class TotpConfirmView(AuthThrottledView):
     permission_classes = [IsAuthenticated, CanManageFactors]
 
     @extend_schema(
