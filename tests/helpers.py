@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db import connection
@@ -58,3 +59,14 @@ class PasswordCheckCounter:
             return original(user, raw_password)
 
         monkeypatch.setattr(User, "check_password", counting)
+
+
+def latest_sms_code(phone: str) -> str:
+    """The newest 6-digit code the development SMS backend 'sent' to ``phone``."""
+    from wallet.models import DevInboxMessage
+
+    message = DevInboxMessage.objects.filter(channel=DevInboxMessage.Channel.SMS, to=phone).order_by("-id").first()
+    assert message is not None, f"no SMS to {phone}"
+    found = re.search(r"(?<!\d)(\d{6})(?!\d)", message.body)
+    assert found, f"no 6-digit code in SMS: {message.body!r}"
+    return found.group(1)

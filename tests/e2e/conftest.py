@@ -20,6 +20,8 @@ import pytest
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
+from tests.helpers import latest_sms_code as sms_code_for  # noqa: F401 - the flows import it from here
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -99,17 +101,6 @@ def link_in_mail(body: str, fragment: str) -> str:
             parsed = urlparse(url)
             return parsed.path + (f"?{parsed.query}" if parsed.query else "")
     raise AssertionError(f"no link containing {fragment!r} in mail:\n{body}")
-
-
-def sms_code_for(phone: str) -> str:
-    """The newest 6-digit code the development SMS backend 'sent' to ``phone``."""
-    from wallet.models import DevInboxMessage
-
-    message = DevInboxMessage.objects.filter(channel=DevInboxMessage.Channel.SMS, to=phone).order_by("-id").first()
-    assert message is not None, f"no SMS to {phone}"
-    found = re.search(r"(?<!\d)(\d{6})(?!\d)", message.body)
-    assert found, f"no 6-digit code in SMS: {message.body!r}"
-    return found.group(1)
 
 
 def totp_code_unused(secret_b32: str, device: TOTPDevice | None = None) -> str:

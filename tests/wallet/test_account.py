@@ -11,7 +11,8 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import make_customer
-from wallet.models import AuthEvent, DevInboxMessage, Notification, User
+from tests.helpers import latest_sms_code
+from wallet.models import AuthEvent, Notification, User
 from wallet.services.notifications import EMAIL_CHANGE_SALT
 from wallet.services.second_factor import SESSION_STEP_UP_AT
 from wallet.tokens import signed_payload_make
@@ -36,14 +37,6 @@ def link_in(message: mail.EmailMessage) -> str:
     found = re.search(r"https?://\S+", str(message.body))
     assert found, message.body
     return urlparse(found.group(0)).path
-
-
-def latest_code(to: str) -> str:
-    sms = DevInboxMessage.objects.filter(channel="sms", to=to).order_by("-id").first()
-    assert sms is not None
-    found = re.search(r"\b(\d{6})\b", sms.body)
-    assert found
-    return found.group(1)
 
 
 @pytest.mark.django_db
@@ -127,9 +120,10 @@ def test_phone_change_with_an_sms_code_to_the_new_number(customer: User, custome
     customer.refresh_from_db()
     assert customer.phone == "+819012345678", "nothing changes before the code"
 
-    wrong = client.post(reverse("wallet:phone_change_verify"), {"code": "000000" if latest_code("+818055556666") != "000000" else "111111"})
+    sent = latest_sms_code("+818055556666")
+    wrong = client.post(reverse("wallet:phone_change_verify"), {"code": "000000" if sent != "000000" else "111111"})
     assert wrong.status_code == 400
-    response = client.post(reverse("wallet:phone_change_verify"), {"code": latest_code("+818055556666")})
+    response = client.post(reverse("wallet:phone_change_verify"), {"code": sent})
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.phone == "+818055556666"

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from tests.helpers import SIGNUP_PASSWORD, signup_data
+from tests.helpers import SIGNUP_PASSWORD, latest_sms_code, signup_data
 from wallet.adapters.sms import SmsDeliveryError
 from wallet.models import AuthEvent, DevInboxMessage, Notification, PhoneVerification, User
 from wallet.request_meta import RequestMeta
@@ -34,14 +34,6 @@ def link_from_mail(to: str) -> str:
     found = re.search(r"https?://\S+", str(message.body))
     assert found, message.body
     return urlparse(found.group(0)).path
-
-
-def latest_sms_code(to: str) -> str:
-    sms = DevInboxMessage.objects.filter(channel="sms", to=to).order_by("-id").first()
-    assert sms is not None
-    found = re.search(r"\b(\d{6})\b", sms.body)
-    assert found
-    return found.group(1)
 
 
 @pytest.mark.django_db(transaction=True)
