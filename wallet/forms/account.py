@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from .fields import new_password_field, password_again_field
 from .signup import EmailInputField, PhoneCodeForm, PhoneNumberForm
 
 __all__ = ["EmailChangeForm", "PasswordChangeForm", "PhoneChangeCodeForm", "PhoneChangeForm"]
@@ -16,15 +17,8 @@ class PasswordChangeForm(forms.Form):
     current_password = forms.CharField(
         label=_("Current password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
     )
-    new_password = forms.CharField(
-        label=_("New password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 8 characters; a long passphrase of several words is best. Any characters are allowed."),
-    )
-    new_password_confirm = forms.CharField(
-        label=_("New password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
+    new_password = new_password_field(_("New password"))
+    new_password_confirm = password_again_field(_("New password again"))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -9,6 +9,7 @@ from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
 from ..models import User
+from .fields import new_password_field, password_again_field
 
 
 class LoginForm(forms.Form):
@@ -63,17 +64,8 @@ class EmailForm(forms.Form):
 
 
 class SetPasswordForm(forms.Form):
-    new_password1 = forms.CharField(
-        label=_("New password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 8 characters; a long passphrase is best. Common passwords are refused."),
-    )
-    new_password2 = forms.CharField(
-        label=_("New password again"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    new_password1 = new_password_field(_("New password"))
+    new_password2 = password_again_field(_("New password again"))
 
     def __init__(self, user: User, *args: Any, **kwargs: Any) -> None:
         self.user = user

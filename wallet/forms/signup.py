@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import User, normalize_email, validate_ascii_email
 from ..services.phone import phone_normalise
+from .fields import new_password_field, password_again_field
 
 # Full-width katakana, the long-vowel mark, the middle dot and single spaces between names.
 _KANA_RE = re.compile(r"^[ァ-ヶー・]+( [ァ-ヶー・]+)*$")
@@ -66,15 +67,8 @@ class PhoneField(forms.CharField):
 
 class SignupForm(forms.Form):
     email = EmailInputField(label=_("Email address"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    password = forms.CharField(
-        label=_("Password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 8 characters; a long passphrase of several words is best. Any characters are allowed."),
-    )
-    password_confirm = forms.CharField(
-        label=_("Password again"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"})
-    )
+    password = new_password_field(_("Password"))
+    password_confirm = password_again_field(_("Password again"))
     full_name = forms.CharField(label=_("Full name"), max_length=150, widget=forms.TextInput(attrs={"autocomplete": "name"}))
     name_kana = forms.CharField(
         label=_("Name in katakana"),
