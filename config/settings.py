@@ -269,6 +269,22 @@ DEV_INBOX_ENABLED = env_bool("DEV_INBOX_ENABLED", DEBUG)
 NOTIFICATIONS_PER_SECOND = env_int("NOTIFICATIONS_PER_SECOND", 50)
 NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 200)
 
+# --- Money ---------------------------------------------------------------------
+# The card gateway adapter; the development backend is a hosted page served under
+# /dev/gateway/ that keeps no card number or security code (P01, P02).
+CARD_GATEWAY_BACKEND = os.environ.get("CARD_GATEWAY_BACKEND", "wallet.adapters.cards.DevCardGateway")
+CARD_GATEWAY_SECRET = os.environ.get("CARD_GATEWAY_SECRET", SECRET_KEY)
+CARD_GATEWAY_TIMEOUT_SECONDS = env_int("CARD_GATEWAY_TIMEOUT_SECONDS", 10)
+# Payments Japan guidance: cap cards per account and security-code attempts.
+CARDS_PER_WALLET_MAX = env_int("CARDS_PER_WALLET_MAX", 3)
+CARD_SECURITY_CODE_FAILURES_MAX = env_int("CARD_SECURITY_CODE_FAILURES_MAX", 3)
+CARD_REGISTRATIONS_PER_DAY_MAX = env_int("CARD_REGISTRATIONS_PER_DAY_MAX", 5)
+# A card top-up at or above this needs a fresh second factor on the web (S04); the API always asks.
+TOPUP_STEP_UP_FROM_YEN = env_int("TOPUP_STEP_UP_FROM_YEN", 10_000)
+PAYMENT_CODE_TTL = timedelta(seconds=env_int("PAYMENT_CODE_TTL_SECONDS", 300))
+# Stored answers to money-moving requests are kept this long (B06).
+IDEMPOTENCY_RETENTION = timedelta(days=env_int("IDEMPOTENCY_RETENTION_DAYS", 7))
+
 # --- API -----------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["wallet.api.authentication.ApiTokenAuthentication"],

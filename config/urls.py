@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.urls import include, path
 from django.views.i18n import set_language
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -13,3 +14,7 @@ urlpatterns = [
     path("api/v1/", include("wallet.api.urls")),
     path("", include("wallet.urls")),
 ]
+
+# The development card gateway's hosted page stands in for the acquirer's own site.
+if settings.CARD_GATEWAY_BACKEND == "wallet.adapters.cards.DevCardGateway":
+    urlpatterns.insert(0, path("dev/gateway/", include("wallet.adapters.devgateway.urls")))

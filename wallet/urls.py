@@ -1,4 +1,4 @@
-from .views import account, auth, devinbox, portal, reset, signup
+from .views import account, auth, cards, devinbox, money, portal, reset, signup
 
 app_name = "wallet"
 
@@ -8,5 +8,7 @@ urlpatterns = [
     *auth.urlpatterns,
     *reset.urlpatterns,
     *account.urlpatterns,
+    *money.urlpatterns,
+    *cards.urlpatterns,
     *devinbox.urlpatterns,
 ]
