@@ -137,6 +137,8 @@ CELERY_TIMEZONE = "Asia/Tokyo"
 CELERY_BEAT_SCHEDULE = {
     # A safety net: mails are normally relayed right after their transaction commits.
     "notifications-relay": {"task": "wallet.tasks.notifications_relay", "schedule": 30.0},
+    # Card top-ups whose gateway call timed out are asked about again.
+    "topups-reconcile": {"task": "wallet.tasks.topups_reconcile", "schedule": 60.0},
 }
 
 # --- Authentication ----------------------------------------------------------

@@ -1,38 +1,81 @@
-"""Reads shared by views: login history, sessions, devices, second factors."""
+"""Reads shared by the portal, the API and the admin."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from uuid import UUID
 
-from django.db.models import QuerySet
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from .models import AuthEvent, BackupCodeDevice, KnownDevice, User, UserSession
-
-LOGIN_HISTORY_LIMIT = 50
-
-
-def login_history(*, user: User, limit: int = LOGIN_HISTORY_LIMIT) -> list[AuthEvent]:
-    """The user's last authentication events, newest first."""
-    return list(AuthEvent.objects.filter(user=user).order_by("-created_at", "-id")[:limit])
+from .models import Entry, LedgerAccount, Payment, Terminal, TopUp, Transfer, User
 
 
-def active_sessions(*, user: User) -> QuerySet[UserSession]:
-    return UserSession.objects.filter(user=user, ended_at__isnull=True).select_related("device").order_by("-last_seen_at", "-id")
+def wallet_balance(user: User) -> int:
+    balance = LedgerAccount.objects.filter(owner=user).values_list("balance_yen", flat=True).first()
+    return int(balance or 0)
 
 
-def known_devices(*, user: User) -> QuerySet[KnownDevice]:
-    return KnownDevice.objects.filter(user=user, revoked_at__isnull=True).order_by("-last_seen_at", "-id")
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))
 
 
-@dataclass(frozen=True)
-class FactorSummary:
-    totp_devices: list[TOTPDevice]
-    backup_device: BackupCodeDevice | None
-    backup_remaining: int
+def activity_for(
+    user: User,
+    *,
+    kind: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    search: str = "",
+) -> QuerySet[Entry]:
+    """The customer's wallet entries, newest first, with what explains each one."""
+    entries = (
+        Entry.objects.filter(account__owner=user)
+        .select_related(
+            "transfer",
+            "transfer__payment__merchant",
+            "transfer__payment_refund__payment__merchant",
+            "transfer__topup__card",
+            "transfer__topup__terminal__merchant",
+            "transfer__released_topup__card",
+        )
+        .order_by("-id")
+    )
+    if kind:
+        entries = entries.filter(transfer__kind=kind)
+    if date_from:
+        entries = entries.filter(created_at__gte=_day_start(date_from))
+    if date_to:
+        entries = entries.filter(created_at__lt=_day_start(date_to) + timedelta(days=1))
+    if search:
+        term = search.strip()
+        entries = entries.filter(
+            Q(transfer__description__icontains=term)
+            | Q(transfer__payment__description__icontains=term)
+            | Q(transfer__public_id__startswith=term.lower())
+        )
+    return entries
 
 
-def second_factor_summary(*, user: User) -> FactorSummary:
-    totp = list(TOTPDevice.objects.filter(user=user, confirmed=True).order_by("pk"))
-    backup = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
-    return FactorSummary(totp_devices=totp, backup_device=backup, backup_remaining=backup.remaining if backup else 0)
+def transfer_for_customer(user: User, public_id: UUID | str) -> Transfer:
+    """One of the customer's own transactions; ``Transfer.DoesNotExist`` for anyone else's (B08)."""
+    return Transfer.objects.filter(public_id=public_id, entries__account__owner=user).distinct().get()
+
+
+def entry_for_customer(user: User, public_id: UUID | str) -> Entry:
+    return activity_for(user).filter(transfer__public_id=public_id).get()
+
+
+def topups_pending_for(user: User) -> QuerySet[TopUp]:
+    return (
+        TopUp.objects.filter(user=user, status__in=[TopUp.Status.PENDING, TopUp.Status.HELD]).select_related("card").order_by("-created_at")
+    )
+
+
+def topups_for(user: User) -> QuerySet[TopUp]:
+    return TopUp.objects.filter(user=user).select_related("card", "terminal", "transfer").order_by("-created_at")
+
+
+def payments_for_terminal(terminal: Terminal) -> QuerySet[Payment]:
+    """A terminal sees its merchant's payments and nobody else's (B08)."""
+    return Payment.objects.filter(merchant_id=terminal.merchant_id).select_related("terminal", "transfer").order_by("-created_at")

@@ -20,3 +20,12 @@ def password_reset_mail_task(*, email: str, send: bool, ip: str | None, user_age
     twice, it queues a second link for the same address on record: harmless, and
     the per-address rate limit in the view bounds it."""
     return password_reset_mail(email=email, send=send, meta=RequestMeta(ip=ip, user_agent=user_agent, channel=channel))
+
+
+@shared_task(name="wallet.tasks.topups_reconcile", ignore_result=True)
+def topups_reconcile_task() -> int:
+    """Settle card top-ups a gateway timeout or a crash left pending. Safe to run
+    twice: each top-up is settled under its row lock and only while pending."""
+    from .services.topups import topups_reconcile
+
+    return topups_reconcile()

@@ -57,7 +57,7 @@ class AccountFreeze(models.Model):
 
 
 class TransactionReport(models.Model):
-    """"I don't recognise this": a customer's report on one of their transactions.
+    """ "I don't recognise this": a customer's report on one of their transactions.
 
     Written by wallet, worked by the back-office review queue.
     """

@@ -28,6 +28,8 @@ class TopUp(models.Model):
         REJECTED = "rejected", _("Rejected after review")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The caller's idempotency key, scoped by who asked: a retried request finds its top-up.
+    request_key = models.CharField(max_length=240, unique=True)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="topups")
     channel = models.CharField(max_length=32, choices=Channel.choices)
     amount_yen = models.BigIntegerField()

@@ -33,7 +33,7 @@ class RiskRule(models.Model):
     description = models.TextField(blank=True)
     # Which kind of check runs; params hold its thresholds.
     kind = models.CharField(max_length=40)
-    events = models.JSONField(default=list, help_text=_("Events the rule scores, e.g. [\"topup\", \"payment\"]."))
+    events = models.JSONField(default=list, help_text=_('Events the rule scores, e.g. ["topup", "payment"].'))
     params = models.JSONField(default=dict)
     action = models.CharField(max_length=8, choices=RiskOutcome.choices, default=RiskOutcome.REVIEW)
     enabled = models.BooleanField(default=True)

@@ -133,7 +133,7 @@ def transfer_post(
     with transaction.atomic():
         wallets = {a.pk: a for a in LedgerAccount.objects.select_for_update().filter(pk__in=sorted(deltas)).order_by("pk")}
         if honour_freezes and wallets:
-            owners = {a.owner_id: a.pk for a in wallets.values()}
+            owners = {a.owner_id: a.pk for a in wallets.values() if a.owner_id is not None}
             for freeze in active_freezes(owners):
                 delta = deltas[owners[freeze.user_id]]
                 if (delta < 0 and freeze.blocks_debits) or (delta > 0 and freeze.blocks_credits):

@@ -69,6 +69,14 @@ KINDS = {
     "phone_changed",
     "login_unlock",
     "sessions_ended",
+    "card_added",
+    "card_removed",
+    "topup_receipt",
+    "topup_held",
+    "payment_receipt",
+    "payment_refund_receipt",
+    "wallet_locked",
+    "wallet_unlocked",
 }
 
 

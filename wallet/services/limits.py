@@ -1,0 +1,109 @@
+"""Money limits (B01): per charge, per rolling day and 30 days for each customer,
+and per rolling day across all customers.
+
+The per-customer sums are read while the caller holds the customer's wallet row
+lock, so two concurrent top-ups cannot both slip under a cap. The all-customer
+total is an hourly Redis counter: summing a day of every customer's top-ups in
+SQL on each request would not scale."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.cache import cache
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..models import LimitPolicy, Payment, TopUp, User
+from .ledger import MoneyError
+
+CARD_CHANNELS = (TopUp.Channel.CREDIT_CARD, TopUp.Channel.DEBIT_CARD)
+CASH_CHANNELS = (TopUp.Channel.STORE_REGISTER, TopUp.Channel.ATM)
+# Top-ups that count against a cap: everything not refused.
+COUNTED_TOPUP_STATUSES = (TopUp.Status.PENDING, TopUp.Status.SUCCEEDED, TopUp.Status.HELD)
+
+
+class LimitExceeded(MoneyError):
+    code = "limit_exceeded"
+
+
+def limit_kind_for_channel(channel: str) -> str:
+    return "topup.card" if channel in CARD_CHANNELS else "topup.cash"
+
+
+def limit_policy(kind: str) -> LimitPolicy:
+    return LimitPolicy.objects.get(kind=kind)
+
+
+def balance_cap_yen() -> int:
+    return limit_policy("balance").per_charge_max_yen
+
+
+def _customer_total(*, user: User, kind: str, since: datetime) -> int:
+    if kind == "payment":
+        payments = Payment.objects.filter(user=user, created_at__gte=since)
+        return int(payments.aggregate(total=Sum("amount_yen"))["total"] or 0)
+    channels = CARD_CHANNELS if kind == "topup.card" else CASH_CHANNELS
+    topups = TopUp.objects.filter(user=user, channel__in=channels, status__in=COUNTED_TOPUP_STATUSES, created_at__gte=since)
+    return int(topups.aggregate(total=Sum("amount_yen"))["total"] or 0)
+
+
+def _global_key(kind: str, hour: int) -> str:
+    return f"limits:global:{kind}:{hour}"
+
+
+def _global_total(kind: str) -> int:
+    hour = int(timezone.now().timestamp() // 3600)
+    values = cache.get_many([_global_key(kind, h) for h in range(hour - 23, hour + 1)])
+    return sum(int(v) for v in values.values())
+
+
+def limits_check(*, user: User, kind: str, amount_yen: int) -> None:
+    """Raise ``LimitExceeded`` with the cap the amount would break. Call under the wallet lock."""
+    policy = limit_policy(kind)
+    if amount_yen > policy.per_charge_max_yen:
+        raise LimitExceeded(_("The most you can use at once is ¥%(cap)s.") % {"cap": f"{policy.per_charge_max_yen:,}"})
+    now = timezone.now()
+    windows = [
+        (policy.per_day_max_yen, timedelta(days=1), _("Today's limit is ¥%(cap)s; ¥%(left)s is left.")),
+        (policy.per_30_days_max_yen, timedelta(days=30), _("The 30-day limit is ¥%(cap)s; ¥%(left)s is left.")),
+    ]
+    for cap, window, message in windows:
+        if cap is None:
+            continue
+        used = _customer_total(user=user, kind=kind, since=now - window)
+        if used + amount_yen > cap:
+            raise LimitExceeded(message % {"cap": f"{cap:,}", "left": f"{max(cap - used, 0):,}"})
+    if policy.global_per_day_max_yen is not None and _global_total(kind) + amount_yen > policy.global_per_day_max_yen:
+        raise LimitExceeded(_("This service has reached its limit for today. Please try again later."))
+
+
+def limits_record(*, kind: str, amount_yen: int) -> None:
+    """Count a completed amount towards the all-customer total (called on commit)."""
+    key = _global_key(kind, int(timezone.now().timestamp() // 3600))
+    cache.add(key, 0, timeout=25 * 3600)
+    try:
+        cache.incr(key, amount_yen)
+    except ValueError:  # expired between add and incr
+        cache.set(key, amount_yen, timeout=25 * 3600)
+
+
+def limits_summary(user: User) -> list[dict[str, object]]:
+    """What a customer may still do today and this month, for the portal and the API."""
+    now = timezone.now()
+    summary: list[dict[str, object]] = []
+    for policy in LimitPolicy.objects.exclude(kind="balance").order_by("kind"):
+        day = _customer_total(user=user, kind=policy.kind, since=now - timedelta(days=1))
+        month = _customer_total(user=user, kind=policy.kind, since=now - timedelta(days=30))
+        summary.append(
+            {
+                "kind": policy.kind,
+                "per_charge_max_yen": policy.per_charge_max_yen,
+                "per_day_max_yen": policy.per_day_max_yen,
+                "per_day_left_yen": None if policy.per_day_max_yen is None else max(policy.per_day_max_yen - day, 0),
+                "per_30_days_max_yen": policy.per_30_days_max_yen,
+                "per_30_days_left_yen": None if policy.per_30_days_max_yen is None else max(policy.per_30_days_max_yen - month, 0),
+            }
+        )
+    return summary
