@@ -20,7 +20,13 @@ from django.db import transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from wallet.models import User
+from wallet.models import Merchant, Terminal, TopUp, User
+from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.terminals import merchant_create, terminal_create, terminal_key_rotate
+from wallet.services.topups import topup_cash
+
+DEMO_MERCHANT = ("anzenmart-shinjuku", "AnzenMart 新宿店")
+DEMO_TERMINALS = [("Register 1", Terminal.Kind.STORE_REGISTER), ("ATM 1", Terminal.Kind.ATM)]
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,13 @@ class Command(BaseCommand):
                 if account.enrolment_open:
                     secret = "(enrol at /staff/enrol/)"
                 rows.append((account.email, account.password, role, secret or "-"))
+            terminal_rows = self._merchant()
+            self._demo_money(
+                User.objects.get(email=ACCOUNTS[0].email), Terminal.objects.get(merchant__code=DEMO_MERCHANT[0], name="Register 1")
+            )
         if not options["quiet_table"]:
             self._print(rows)
+            self._print_terminals(terminal_rows)
 
     def _account(self, account: DemoAccount) -> User:
         now = timezone.now()
@@ -108,6 +119,41 @@ class Command(BaseCommand):
             raise CommandError(f"Group {account.role!r} is missing: run `manage.py migrate` first.")
         user.groups.set(groups)
         return user
+
+    def _merchant(self) -> list[tuple[str, str, str]]:
+        """The demo store with a register and an ATM. Keys are stored as digests only,
+        so each run rotates them and prints the new ones."""
+        code, name = DEMO_MERCHANT
+        merchant = Merchant.objects.filter(code=code).first() or merchant_create(name=name, code=code)
+        rows = []
+        for terminal_name, kind in DEMO_TERMINALS:
+            terminal = Terminal.objects.filter(merchant=merchant, name=terminal_name).first()
+            if terminal is None:
+                terminal, key = terminal_create(merchant=merchant, name=terminal_name, kind=kind)
+            else:
+                terminal, key = terminal_key_rotate(terminal=terminal)
+            rows.append((f"{name} / {terminal_name}", str(terminal.get_kind_display()), key))
+        return rows
+
+    def _demo_money(self, customer: User, register: Terminal) -> None:
+        """A first balance and a purchase for the demo customer, once."""
+        if TopUp.objects.filter(user=customer).exists():
+            return
+        topup_cash(terminal=register, code=payment_code_issue(user=customer).code, amount_yen=20_000, idempotency_key="demo-topup")
+        payment_redeem(
+            terminal=register,
+            code=payment_code_issue(user=customer).code,
+            amount_yen=1_280,
+            idempotency_key="demo-payment",
+            description="おにぎり・お茶",
+        )
+
+    def _print_terminals(self, rows: list[tuple[str, str, str]]) -> None:
+        out = self.stdout
+        out.write("Store terminals (API keys; send as 'Authorization: Terminal <key>', new keys on every seed):")
+        for name, kind, key in rows:
+            out.write(f"  {name} ({kind}): {key}")
+        out.write("")
 
     def _print(self, rows: list[tuple[str, str, str, str]]) -> None:
         site = settings.SITE_URL

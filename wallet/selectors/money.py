@@ -1,4 +1,4 @@
-"""Reads shared by the portal, the API and the admin."""
+"""Reads of the wallet: balance, activity, receipts, top-ups, a terminal's payments."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from .models import Entry, LedgerAccount, Payment, Terminal, TopUp, Transfer, User
+from ..models import Entry, LedgerAccount, Payment, Terminal, TopUp, Transfer, User
 
 
 def wallet_balance(user: User) -> int:
