@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from io import StringIO
 
 import pyotp
@@ -10,6 +11,8 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from wallet.models import User
+from wallet.selectors import wallet_balance
+from wallet.services.terminals import terminal_authenticate
 
 pytestmark = pytest.mark.django_db
 
@@ -20,6 +23,20 @@ def _seed() -> str:
     return out.getvalue()
 
 
+def _without_keys(output: str) -> str:
+    return re.sub(r"apt_\S+", "<key>", output)
+
+
+def test_seed_demo_opens_a_store_whose_printed_keys_work_and_funds_the_demo_customer_once(settings) -> None:
+    settings.DEBUG = True
+    _seed()
+    output = _seed()
+    keys = re.findall(r"apt_\S+", output)
+    assert len(keys) == 2
+    assert sorted(terminal_authenticate(key).kind for key in keys) == ["atm", "store_register"]  # type: ignore[union-attr]
+    assert wallet_balance(User.objects.get(email="hanako@example.jp")) == 20_000 - 1_280
+
+
 def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> None:
     settings.DEBUG = True
     first = _seed()
@@ -27,7 +44,8 @@ def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> Non
     second = _seed()
     assert User.objects.count() == 8
     assert dict(TOTPDevice.objects.values_list("user__email", "key")) == secrets_first
-    assert first == second
+    # Terminal keys are stored as digests, so each run rotates them; everything else reads the same.
+    assert _without_keys(first) == _without_keys(second)
     assert "DEMO ONLY" in first and "demo-pass-hanako-2026" in first and "/admin/" in first
 
     hanako = User.objects.get(email="hanako@example.jp")

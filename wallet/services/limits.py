@@ -32,8 +32,24 @@ def limit_kind_for_channel(channel: str) -> str:
     return "topup.card" if channel in CARD_CHANNELS else "topup.cash"
 
 
+# The defaults from INCIDENT.md's industry guidance (card top-ups ¥20,000 a day, ¥50,000 in 30 days);
+# migration 0004 writes the same rows, and analysts change them in the admin.
+_LIMIT_FIELDS = ("per_charge_max_yen", "per_day_max_yen", "per_30_days_max_yen", "global_per_day_max_yen")
+DEFAULT_LIMITS: dict[str, dict[str, int | None]] = {
+    kind: dict(zip(_LIMIT_FIELDS, values, strict=True))
+    for kind, values in {
+        "topup.card": (20_000, 20_000, 50_000, 100_000_000),
+        "topup.cash": (50_000, 100_000, 300_000, None),
+        "payment": (50_000, 100_000, 500_000, None),
+        "balance": (300_000, None, None, None),
+    }.items()
+}
+
+
 def limit_policy(kind: str) -> LimitPolicy:
-    return LimitPolicy.objects.get(kind=kind)
+    """The policy row; a missing row (a wiped table) falls back to the defaults rather than to no limit."""
+    policy, _created = LimitPolicy.objects.get_or_create(kind=kind, defaults=DEFAULT_LIMITS[kind])
+    return policy
 
 
 def balance_cap_yen() -> int:
@@ -93,7 +109,7 @@ def limits_summary(user: User) -> list[dict[str, object]]:
     """What a customer may still do today and this month, for the portal and the API."""
     now = timezone.now()
     summary: list[dict[str, object]] = []
-    for policy in LimitPolicy.objects.exclude(kind="balance").order_by("kind"):
+    for policy in [limit_policy(kind) for kind in sorted(DEFAULT_LIMITS) if kind != "balance"]:
         day = _customer_total(user=user, kind=policy.kind, since=now - timedelta(days=1))
         month = _customer_total(user=user, kind=policy.kind, since=now - timedelta(days=30))
         summary.append(

@@ -1,5 +1,0 @@
-"""(being written)"""
-
-from django.urls import URLPattern
-
-urlpatterns: list[URLPattern] = []
