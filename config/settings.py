@@ -139,6 +139,8 @@ CELERY_BEAT_SCHEDULE = {
     "notifications-relay": {"task": "wallet.tasks.notifications_relay", "schedule": 30.0},
     # Card top-ups whose gateway call timed out are asked about again.
     "topups-reconcile": {"task": "wallet.tasks.topups_reconcile", "schedule": 60.0},
+    # Stored answers to money-moving requests older than IDEMPOTENCY_RETENTION are dropped.
+    "idempotency-purge": {"task": "wallet.tasks.idempotency_purge", "schedule": 3600.0},
 }
 
 # --- Authentication ----------------------------------------------------------
@@ -305,6 +307,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Two models have a "status" field with different choices; name each enum after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "TopUpStatusEnum": "wallet.models.payments.TopUp.Status",
+        "PaymentStatusEnum": "wallet.models.payments.Payment.Status",
+    },
 }
 
 RATELIMIT_USE_CACHE = "default"

@@ -29,3 +29,11 @@ def topups_reconcile_task() -> int:
     from .services.topups import topups_reconcile
 
     return topups_reconcile()
+
+
+@shared_task(name="wallet.tasks.idempotency_purge", ignore_result=True)
+def idempotency_purge_task() -> int:
+    """Drop stored idempotent answers past their retention; deleting twice is harmless."""
+    from .services.idempotency import idempotency_purge
+
+    return idempotency_purge()
