@@ -8,6 +8,8 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 
+from .models import User
+
 SESSION_STARTED = "_anzen_started"
 SESSION_LAST_SEEN = "_anzen_last_seen"
 SESSION_AUTH_AT = "_anzen_auth_at"
@@ -98,7 +100,8 @@ class LanguageMiddleware:
         request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
         user = getattr(request, "user", None)
         if chosen in supported and user is not None and user.is_authenticated and user.preferred_language != chosen:
-            type(user).objects.filter(pk=user.pk).update(preferred_language=chosen)
+            # request.user is a lazy proxy: type(user) is SimpleLazyObject, not the model.
+            User.objects.filter(pk=user.pk).update(preferred_language=chosen)
             user.preferred_language = chosen
         response = self.get_response(request)
         response.headers.setdefault("Content-Language", language)
