@@ -27,9 +27,9 @@ from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from ..access import HasFreshStepUp, HasVerifiedSecondFactor
-from ..models import AccountFreeze, Card, Entry, LimitPolicy, Payment, PaymentRefund, Terminal, User
+from ..models import Entry, LimitPolicy, Payment, PaymentRefund, Terminal, User
 from ..request_meta import RequestMeta
-from ..selectors import activity_for, entry_for_customer, payments_for_terminal, topups_for, wallet_balance
+from ..selectors import activity_for, cards_active_for, entry_for_customer, payments_for_terminal, topups_for, wallet_balance, wallet_locks
 from ..services.payments import payment_code_issue, payment_redeem, payment_refund
 from ..services.topups import topup_card, topup_cash
 from .authentication import ApiTokenAuthentication
@@ -144,15 +144,15 @@ class WalletView(CustomerView):
     )
     def get(self, request: Request) -> Response:
         user = self.customer
-        freezes = list(AccountFreeze.objects.active().filter(user=user))
+        locks = wallet_locks(user)
         policies = {p.kind: p for p in LimitPolicy.objects.filter(kind__in=(*CUSTOMER_LIMIT_KINDS, "balance"))}
         balance_policy = policies.get("balance")
         body = {
             "balance_yen": wallet_balance(user),
             "balance_max_yen": balance_policy.per_charge_max_yen if balance_policy else None,
-            "locked": any(f.blocks_debits for f in freezes),
-            "locked_by_you": any(f.source == AccountFreeze.Source.CUSTOMER for f in freezes),
-            "topups_blocked": any(f.blocks_credits for f in freezes),
+            "locked": locks["debits_blocked"],
+            "locked_by_you": locks["locked_by_you"],
+            "topups_blocked": locks["credits_blocked"],
             "limits": [policies[kind] for kind in CUSTOMER_LIMIT_KINDS if kind in policies],
         }
         return Response(WalletSerializer(body).data)
@@ -213,7 +213,7 @@ class PaymentCodeView(CustomerView):
 class CardListView(CustomerView):
     @extend_schema(tags=["cards"], summary="Your cards", responses=_answers({200: CardSerializer(many=True)}, 401, 403))
     def get(self, request: Request) -> Response:
-        cards = Card.objects.filter(user=self.customer, status=Card.Status.ACTIVE).order_by("created_at", "id")
+        cards = cards_active_for(self.customer)
         return Response(CardSerializer(cards, many=True).data)
 
 
@@ -245,7 +245,7 @@ class TopUpCreateView(CustomerView):
     def post(self, request: Request) -> Response:
         form = TopUpRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        card = Card.objects.filter(pk=form.validated_data["card_id"], user=self.customer, status=Card.Status.ACTIVE).first()
+        card = cards_active_for(self.customer).filter(pk=form.validated_data["card_id"]).first()
         if card is None:
             raise _not_found(_("No such card."))
         idempotency: IdempotencyContext = request.idempotency  # type: ignore[attr-defined]

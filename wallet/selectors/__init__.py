@@ -2,12 +2,14 @@
 
 from .money import (
     activity_for,
+    cards_active_for,
     entry_for_customer,
     payments_for_terminal,
     topups_for,
     topups_pending_for,
     transfer_for_customer,
     wallet_balance,
+    wallet_locks,
 )
 from .security import FactorSummary, active_sessions, known_devices, login_history, second_factor_summary
 
@@ -15,6 +17,7 @@ __all__ = [
     "FactorSummary",
     "active_sessions",
     "activity_for",
+    "cards_active_for",
     "entry_for_customer",
     "known_devices",
     "login_history",
@@ -24,4 +27,5 @@ __all__ = [
     "topups_pending_for",
     "transfer_for_customer",
     "wallet_balance",
+    "wallet_locks",
 ]

@@ -8,7 +8,7 @@ from uuid import UUID
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from ..models import Entry, LedgerAccount, Payment, Terminal, TopUp, Transfer, User
+from ..models import AccountFreeze, Card, Entry, LedgerAccount, Payment, Terminal, TopUp, Transfer, User
 
 
 def wallet_balance(user: User) -> int:
@@ -79,3 +79,19 @@ def topups_for(user: User) -> QuerySet[TopUp]:
 def payments_for_terminal(terminal: Terminal) -> QuerySet[Payment]:
     """A terminal sees its merchant's payments and nobody else's (B08)."""
     return Payment.objects.filter(merchant_id=terminal.merchant_id).select_related("terminal", "transfer").order_by("-created_at")
+
+
+def cards_active_for(user: User) -> QuerySet[Card]:
+    """The customer's usable cards, oldest first."""
+    return Card.objects.filter(user=user, status=Card.Status.ACTIVE).order_by("created_at", "id")
+
+
+def wallet_locks(user: User) -> dict[str, bool]:
+    """Which locks are on: the customer's own (they may lift it) and support's (they may not)."""
+    active = list(AccountFreeze.objects.active().filter(user=user))
+    return {
+        "locked_by_you": any(f.source == AccountFreeze.Source.CUSTOMER for f in active),
+        "locked_by_support": any(f.source == AccountFreeze.Source.STAFF for f in active),
+        "debits_blocked": any(f.blocks_debits for f in active),
+        "credits_blocked": any(f.blocks_credits for f in active),
+    }

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods
 from ..access import second_factor_required, step_up_required
 from ..models import Card, CardRegistration, User
 from ..request_meta import RequestMeta
+from ..selectors import cards_active_for
 from ..services.cards import (
     CardRegistrationFailed,
     CardRegistrationUnfinished,
@@ -28,7 +29,7 @@ from ..switches import ChannelDisabled
 @second_factor_required
 def cards_list(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    cards = Card.objects.filter(user=user, status=Card.Status.ACTIVE).order_by("created_at", "pk")
+    cards = cards_active_for(user)
     return render(request, "wallet/cards/list.html", {"cards": cards})
 
 

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
 
-from ..models import AccountFreeze, User
-from ..selectors import activity_for, topups_pending_for, wallet_balance
+from ..models import User
+from ..selectors import activity_for, topups_pending_for, wallet_balance, wallet_locks
 from ..services.phone import phone_display
 from ..services.second_factor import user_has_second_factor
 from .money.display import ENTRY_RELATED, activity_rows, topup_source, yen
@@ -27,7 +27,7 @@ def _money(user: User) -> dict[str, Any]:
         "balance": yen(wallet_balance(user)),
         "pending_topups": pending,
         "recent": activity_rows(list(activity_for(user).select_related(*ENTRY_RELATED)[:RECENT_ACTIVITY])),
-        "debits_locked": any(f.blocks_debits for f in AccountFreeze.objects.active().filter(user=user)),
+        "debits_locked": wallet_locks(user)["debits_blocked"],
     }
 
 

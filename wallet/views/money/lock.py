@@ -15,19 +15,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from ...access import second_factor_required, step_up_required
-from ...models import AccountFreeze, User
+from ...models import User
+from ...selectors import wallet_locks
 from ...services.holds import wallet_lock, wallet_unlock
 from ...services.ledger import MoneyError
-
-
-def wallet_locks(user: User) -> dict[str, bool]:
-    """Which locks are on: the customer's own (they may lift it) and support's (they may not)."""
-    active = list(AccountFreeze.objects.active().filter(user=user))
-    return {
-        "locked_by_you": any(f.source == AccountFreeze.Source.CUSTOMER for f in active),
-        "locked_by_support": any(f.source == AccountFreeze.Source.STAFF for f in active),
-        "debits_blocked": any(f.blocks_debits for f in active),
-    }
 
 
 @never_cache

@@ -19,11 +19,11 @@ from django.views.decorators.http import require_GET, require_POST
 
 from ...access import second_factor_required
 from ...models import User
+from ...selectors import wallet_locks
 from ...services.ledger import MoneyError, freeze_refusal
 from ...services.payments import IssuedPaymentCode, payment_code_issue
 from ...switches import ChannelDisabled
 from .display import barcode_data_uri, code_display, qr_data_uri
-from .lock import wallet_locks
 
 
 def code_payload(issued: IssuedPaymentCode) -> dict[str, Any]:

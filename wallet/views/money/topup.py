@@ -18,16 +18,13 @@ from ...access import second_factor_required, url_with_next
 from ...forms.money import TopUpForm
 from ...models import Card, TopUp, User
 from ...request_meta import RequestMeta
+from ...selectors import cards_active_for
 from ...services.ledger import MoneyError, freeze_refusal
 from ...services.limits import balance_cap_yen, limits_summary
 from ...services.second_factor import step_up_is_fresh
 from ...services.topups import topup_card
 from ...switches import ChannelDisabled
 from .display import topup_source, yen
-
-
-def active_cards(user: User) -> QuerySet[Card]:
-    return Card.objects.filter(user=user, status=Card.Status.ACTIVE).order_by("-created_at", "-id")
 
 
 def _limit_rows(user: User) -> list[dict[str, str]]:
@@ -61,7 +58,7 @@ def _initial_from_query(request: HttpRequest, cards: QuerySet[Card]) -> dict[str
 @require_http_methods(["GET", "POST"])
 def topup_view(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    cards = active_cards(user)
+    cards = cards_active_for(user)
     status = 200
     back_from_step_up = False
     if request.method == "POST":
