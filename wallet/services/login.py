@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from axes.utils import reset as axes_reset
@@ -18,12 +19,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..devices import device_digest
 from ..middleware import session_mark_credentials_current, session_mark_login
-from ..models import AuthEvent, KnownDevice, User, UserSession, normalize_email
+from ..models import AuthEvent, KnownDevice, RiskDecision, RiskEvent, RiskOutcome, User, UserSession, normalize_email
 from ..request_meta import RequestMeta
 from ..switches import ChannelDisabled
 from ..tokens import signed_payload_read
 from .auth_events import auth_event_record
 from .notifications import UNLOCK_SALT, notification_enqueue
+from .risk import risk_assess, risk_record
 from .second_factor import second_factor_remove, second_factor_verify, step_up_mark, totp_enrolment_confirm
 from .sessions import credentials_revoke, sessions_end
 from .switches import channel_check
@@ -119,6 +121,26 @@ def device_login_record(*, user: User, device_id: str, meta: RequestMeta) -> tup
     return device, is_new
 
 
+def login_risk_check(*, user: User, device_id: str, meta: RequestMeta) -> RiskDecision:
+    """Score a login that passed the password and the second factor.
+
+    ``block`` refuses it with the wrong-password answer (A12: nothing tells an
+    attacker which check stopped them); ``review`` lets it through, and the
+    new-device notice tells the owner. The decision is kept either way.
+    """
+    decision = risk_assess(
+        event=RiskEvent.LOGIN,
+        user=user,
+        channel=meta.channel,
+        meta=meta,
+        device_key=device_digest(device_id) if device_id else "",
+    )
+    if decision.outcome == RiskOutcome.BLOCK:
+        auth_event_record(kind=AuthEvent.Kind.LOGIN_FAILED, meta=meta, user=user, detail={"risk_decision": decision.pk})
+        raise LoginRefused("invalid", login_invalid_message())
+    return decision
+
+
 def login_finish(
     *,
     request: HttpRequest,
@@ -137,9 +159,12 @@ def login_finish(
         channel_check("login.password")
     except ChannelDisabled as exc:
         raise LoginRefused("channel_disabled", login_suspended_message()) from exc
+    decision = login_risk_check(user=user, device_id=device_id, meta=meta) if otp_device is not None else None
     with transaction.atomic():
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         device: KnownDevice | None = None
+        if decision is not None:
+            transaction.on_commit(partial(risk_record, decision=decision))
         if otp_device is not None:
             otp_login(request, otp_device)
             device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)

@@ -1,0 +1,124 @@
+"""Helpers shared by the benchmarks (``make bench`` runs every bench/*.py but this one).
+
+Each bench creates and migrates its own database on the server of
+``DATABASE_URL``, so a run never touches the development or test data, and
+ends with one ``RESULT name=value …`` line (``print_result``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of ``values``; 0.0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _format(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value).replace(" ", "_")
+
+
+def print_result(**values: object) -> None:
+    """The last line of every bench: ``RESULT name=value …`` in the order given."""
+    say("RESULT " + " ".join(f"{name}={_format(value)}" for name, value in values.items()))
+
+
+@contextmanager
+def stopwatch(label: str) -> Iterator[None]:
+    started = time.perf_counter()
+    yield
+    say(f"  {label}: {time.perf_counter() - started:.1f} s")
+
+
+def database_url_for(name: str, base: str | None = None) -> str:
+    """``DATABASE_URL`` (or ``base``) pointing at database ``name`` on the same server."""
+    base = base or os.environ.get("DATABASE_URL", "")
+    if not base.startswith("postgres"):
+        raise SystemExit("Benchmarks need DATABASE_URL pointing at PostgreSQL (make bench sets it).")
+    return urlunparse(urlparse(base)._replace(path=f"/{name}"))
+
+
+def _maintenance_execute(base: str, *statements: str) -> None:
+    import psycopg
+
+    with psycopg.connect(database_url_for("postgres", base), autocommit=True) as connection:
+        for statement in statements:
+            connection.execute(statement)  # type: ignore[arg-type]
+
+
+def bench_database_create(name: str) -> str:
+    """Drop and create database ``name`` on DATABASE_URL's server; point DATABASE_URL at it. Returns the URL."""
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"unsafe database name {name!r}")
+    base = os.environ.get("DATABASE_URL", "")
+    _maintenance_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    url = database_url_for(name, base)
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+@contextmanager
+def indexes_deferred(cursor: Any, tables: Sequence[str]) -> Iterator[None]:
+    """Bulk loads: drop the secondary indexes and unique constraints of ``tables``
+    (primary keys stay, so foreign keys still resolve) and build them again after
+    the load, sorted, which is several times faster than maintaining them per row."""
+    restore: list[str] = []
+    for table in tables:
+        cursor.execute(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass AND contype = 'u'", [table]
+        )
+        for name, definition in cursor.fetchall():
+            cursor.execute(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+            restore.append(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
+        cursor.execute(
+            """SELECT indexname, indexdef FROM pg_indexes WHERE tablename = %s
+               AND indexname NOT IN (SELECT conname FROM pg_constraint WHERE conrelid = %s::regclass)""",
+            [table, table],
+        )
+        for name, definition in cursor.fetchall():
+            cursor.execute(f'DROP INDEX "{name}"')
+            restore.append(definition)
+    yield
+    for statement in restore:
+        cursor.execute(statement)
+
+
+def django_setup(*, debug: bool = False) -> None:
+    """Configure Django for a bench process: settings from the environment, tasks eager, quiet logs."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
+    os.environ.setdefault("DJANGO_DEBUG", "1" if debug else "0")
+    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-" + "x" * 50)
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+
+
+def migrate() -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
