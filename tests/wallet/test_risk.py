@@ -453,3 +453,17 @@ def test_a_rule_edit_published_by_another_process_is_seen_at_the_next_decision(c
     risk_counters.window_store().value_set(GENERATION_KEY, "published-by-another-process")
     decision = assess(customer, amount_yen=8_000)
     assert decision.outcome == "review" and decision.reasons[0]["version"] == 2
+
+
+def test_a05_api_login_blocked_by_a_rule_gets_no_token(customer: User, customer_totp: TOTPDevice) -> None:
+    from rest_framework.test import APIClient
+
+    make_rule("velocity_count", {"window_seconds": 3600, "max_count": 0}, events=["login"], action="block")
+    api = APIClient()
+    started = api.post(reverse("api:auth_login"), {"email": "hanako@example.jp", "password": "correct horse battery staple"}, format="json")
+    challenge = started.json()["challenge"]
+    verified = api.post(reverse("api:auth_verify"), {"challenge": challenge, "code": totp_for(customer_totp).now()}, format="json")
+    assert verified.status_code == 401
+    assert "token" not in verified.json()
+    assert RiskDecision.objects.get(user=customer, event="login").outcome == "block"
+    assert not customer.api_tokens.filter(second_factor_at__isnull=False).exists()

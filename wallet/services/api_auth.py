@@ -13,6 +13,7 @@ Flow (A05, A12, S01/S04 for tokens):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -25,7 +26,8 @@ from ..models import ApiToken, AuthEvent, KnownDevice, User
 from ..request_meta import RequestMeta
 from ..tokens import signed_payload_make, signed_payload_read
 from .auth_events import auth_event_record
-from .login import device_login_record, password_login_check, user_can_log_in
+from .login import LoginRefused, device_login_record, login_risk_check, password_login_check, user_can_log_in
+from .risk import risk_record
 from .second_factor import second_factor_verify, totp_enrolment_confirm, totp_enrolment_start, user_has_second_factor
 from .sessions import sessions_end
 
@@ -89,8 +91,13 @@ def api_login_verify(*, challenge: str, code: str, meta: RequestMeta) -> tuple[A
     user, device_id = _challenge_user(challenge)
     if second_factor_verify(user=user, code=code, meta=meta, purpose="api_login") is None:
         raise ApiAuthError("invalid_code", _("The code is not valid. Wait for a new code and try again."))
+    try:
+        decision = login_risk_check(user=user, device_id=device_id or "", meta=meta)
+    except LoginRefused as refusal:
+        raise ApiAuthError("invalid_credentials", refusal.message, status=401) from None
     device: KnownDevice | None = None
     with transaction.atomic():
+        transaction.on_commit(partial(risk_record, decision=decision))
         if device_id:
             device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
         token, key = api_token_issue(user=user, label=_label(meta), second_factor=True, device=device)
