@@ -31,7 +31,7 @@ from wallet.services.ledger_audit import ledger_verify
 
 REQUESTS = 100
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def parallelism() -> int:

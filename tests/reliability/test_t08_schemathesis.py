@@ -45,7 +45,7 @@ REVOKING = {("POST", "/api/v1/auth/logout/"), ("DELETE", "/api/v1/auth/tokens/{t
 # A valid request can still be refused by the business: limits, funds, a lock, a declined payment.
 BUSINESS_REFUSALS = ["400", "402", "422", "423"]
 
-pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @dataclass
