@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Iterator
+from importlib import import_module
 
 import pyotp
 import pytest
+from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -36,6 +38,31 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     if problems:
         pytest.exit("\n".join(problems), returncode=3)
+
+
+def reference_data_restore() -> None:
+    """Write again the rows wallet's data migrations create (channel switches, system
+    accounts, default limits, default risk rules).
+
+    A ``transaction=True`` test ends with a flush that empties every table, so the
+    next one would start without them. ``serialized_rollback`` cannot help: the
+    flush's post_migrate recreates content types under new ids and restoring the
+    serialized ones collides. The data steps are idempotent, so re-running them does.
+    """
+    import_module("wallet.migrations.0002_channel_switch_rows").create_rows(django_apps, None)
+    import_module("wallet.migrations.0004_ledger_rules").rows_forward(django_apps, None)
+    import_module("wallet.migrations.0005_default_risk_rules").forward(django_apps, None)
+    from wallet.services.risk import risk_rules_cache_clear
+
+    risk_rules_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request: pytest.FixtureRequest) -> None:
+    marker = request.node.get_closest_marker("django_db")
+    if (marker is not None and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames:
+        request.getfixturevalue("transactional_db")
+        reference_data_restore()
 
 
 @pytest.fixture(autouse=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.apps import apps as django_apps
 from django.conf import settings
 from django.core import mail
 from django.utils import timezone
@@ -30,7 +29,6 @@ from tests.conftest import enrol_totp, make_customer
 from wallet.models import AccountFreeze, Card, Payment, PaymentCode, TransactionReport, User
 from wallet.selectors import wallet_balance
 from wallet.services.payments import payment_code_digest
-from wallet.services.risk import risk_rules_cache_clear
 from wallet.services.second_factor import SESSION_STEP_UP_AT
 from wallet.services.terminals import merchant_create, terminal_create
 
@@ -40,15 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 PASSWORD = "correct horse battery staple"
 THREE_DS_CARD = "4000000000003220"
-
-
-@pytest.fixture(autouse=True)
-def rows_from_the_migrations(transactional_db: None) -> None:
-    """Transactional tests flush the database, and with it the limits, system accounts and risk
-    rules the migrations wrote (serialized_rollback trips over the content types): write them again."""
-    import_module("wallet.migrations.0004_ledger_rules").rows_forward(django_apps, None)
-    import_module("wallet.migrations.0005_default_risk_rules").forward(django_apps, None)
-    risk_rules_cache_clear()
 
 
 def submit(page: Page) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 
-from ..models import AccountFreeze, Entry, LedgerAccount, Merchant, Transfer, User
+from ..models import AccountFreeze, Entry, LedgerAccount, Merchant, Payment, Transfer, User
 
 
 class MoneyError(Exception):
@@ -161,11 +161,15 @@ def transfer_reverse(*, transfer: Transfer, reason: str, acting_user: User | Non
     (the one-to-one ``reverses`` link); a reversal cannot take a wallet below zero."""
     if transfer.kind == Transfer.Kind.REVERSAL:
         raise AlreadyReversed(_("A reversal cannot itself be reversed; post a new transfer instead."))
-    if Transfer.objects.filter(reverses=transfer).exists():
-        raise AlreadyReversed()
     legs = [Leg(entry.account, -entry.amount_yen) for entry in transfer.entries.select_related("account")]
     try:
         with transaction.atomic():
+            # A store payment's refunds and its reversal exclude each other: both would return the money.
+            payment = Payment.objects.select_for_update().filter(transfer=transfer).first()
+            if payment is not None and payment.refunded_yen > 0:
+                raise MoneyError(_("Part of this payment was refunded; refund the rest instead of reversing it."))
+            if Transfer.objects.filter(reverses=transfer).exists():
+                raise AlreadyReversed()
             return transfer_post(
                 kind=Transfer.Kind.REVERSAL,
                 legs=legs,

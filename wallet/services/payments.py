@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import LedgerAccount, Payment, PaymentCode, PaymentRefund, RiskEvent, RiskOutcome, Terminal, Transfer, User
-from .ledger import Leg, MoneyError, merchant_payable_account, transfer_post, wallet_account_for
+from .ledger import AlreadyReversed, Leg, MoneyError, merchant_payable_account, transfer_post, wallet_account_for
 from .limits import limits_check
 from .notifications import notification_enqueue
 from .risk import risk_assess, risk_record
@@ -188,6 +188,9 @@ def payment_refund(*, terminal: Terminal, payment: Payment, amount_yen: int, ide
     _terminal_check(terminal)
     with transaction.atomic():
         locked = Payment.objects.select_for_update().select_related("user", "merchant").get(pk=payment.pk)
+        if Transfer.objects.filter(reverses_id=locked.transfer_id).exists():
+            # The whole payment already went back to the customer.
+            raise AlreadyReversed()
         raced = PaymentRefund.objects.filter(transfer__idempotency_key=transfer_key).first()
         if raced is not None:
             if raced.amount_yen != amount_yen or raced.payment_id != payment.pk:
