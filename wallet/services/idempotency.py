@@ -36,12 +36,40 @@ def idempotency_claim(*, scope: str, key: str, fingerprint: str) -> IdempotencyR
     """The record for (scope, key), created if new, locked until the caller's transaction ends."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("idempotency_claim must run inside transaction.atomic()")
-    IdempotencyRecord.objects.bulk_create([IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint)], ignore_conflicts=True)
+    created = _insert_if_new(scope=scope, key=key, fingerprint=fingerprint)
+    if created is not None:
+        # Our own uncommitted insert: no other transaction can see or lock it yet.
+        return created
     record = IdempotencyRecord.objects.select_for_update().get(scope=scope, key=key)
     if record.response_status is None and record.fingerprint != fingerprint:
         # Never answered (so never committed by another request): it is ours to define.
         record.fingerprint = fingerprint
         record.save(update_fields=["fingerprint"])
+    return record
+
+
+def _insert_if_new(*, scope: str, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id: the new row, or None when the key exists.
+
+    One round trip for the common case of a fresh key (the ORM's ignore_conflicts
+    cannot say whether it inserted, which would cost a second SELECT)."""
+    record = IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint, created_at=timezone.now())
+    if connection.vendor != "postgresql":
+        IdempotencyRecord.objects.bulk_create([record], ignore_conflicts=True)
+        return None
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (scope, key, fingerprint, created_at) VALUES (%s, %s, %s, %s) "  # noqa: S608 - the table name is ours
+            "ON CONFLICT (scope, key) DO NOTHING RETURNING id",
+            [scope, key, fingerprint, record.created_at],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record.pk = row[0]
+    record._state.adding = False
+    record._state.db = connection.alias
     return record
 
 

@@ -74,6 +74,15 @@ def wallet_account_for(user: User) -> LedgerAccount:
         return LedgerAccount.objects.get(owner=user)
 
 
+def wallet_locked_for(user: User) -> LedgerAccount:
+    """The customer's wallet account, row-locked until the caller's transaction ends.
+
+    Checks that must see a stable wallet (caps summed over recent payments) take
+    this lock first; ``transfer_post`` then takes the same lock again for free."""
+    wallet = LedgerAccount.objects.select_for_update().filter(owner=user).first()
+    return wallet or LedgerAccount.objects.select_for_update().get(pk=wallet_account_for(user).pk)
+
+
 def system_account(code: str) -> LedgerAccount:
     """A system account by code ("card_clearing"); the migration creates them, this makes sure."""
     account, _created = LedgerAccount.objects.get_or_create(code=code, defaults={"kind": code})

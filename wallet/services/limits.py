@@ -9,9 +9,10 @@ SQL on each request would not scale."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.core.cache import cache
-from django.db.models import Sum
+from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -56,13 +57,17 @@ def balance_cap_yen() -> int:
     return limit_policy("balance").per_charge_max_yen
 
 
-def _customer_total(*, user: User, kind: str, since: datetime) -> int:
+def _customer_totals(*, user: User, kind: str, now: datetime) -> tuple[int, int]:
+    """What the customer used in the last day and the last 30 days, in one query."""
     if kind == "payment":
-        payments = Payment.objects.filter(user=user, created_at__gte=since)
-        return int(payments.aggregate(total=Sum("amount_yen"))["total"] or 0)
-    channels = CARD_CHANNELS if kind == "topup.card" else CASH_CHANNELS
-    topups = TopUp.objects.filter(user=user, channel__in=channels, status__in=COUNTED_TOPUP_STATUSES, created_at__gte=since)
-    return int(topups.aggregate(total=Sum("amount_yen"))["total"] or 0)
+        rows: QuerySet[Any] = Payment.objects.filter(user=user)
+    else:
+        channels = CARD_CHANNELS if kind == "topup.card" else CASH_CHANNELS
+        rows = TopUp.objects.filter(user=user, channel__in=channels, status__in=COUNTED_TOPUP_STATUSES)
+    totals = rows.filter(created_at__gte=now - timedelta(days=30)).aggregate(
+        day=Sum("amount_yen", filter=Q(created_at__gte=now - timedelta(days=1))), month=Sum("amount_yen")
+    )
+    return int(totals["day"] or 0), int(totals["month"] or 0)
 
 
 def _global_key(kind: str, hour: int) -> str:
@@ -80,16 +85,13 @@ def limits_check(*, user: User, kind: str, amount_yen: int) -> None:
     policy = limit_policy(kind)
     if amount_yen > policy.per_charge_max_yen:
         raise LimitExceeded(_("The most you can use at once is ¥%(cap)s.") % {"cap": f"{policy.per_charge_max_yen:,}"})
-    now = timezone.now()
+    day, month = _customer_totals(user=user, kind=kind, now=timezone.now())
     windows = [
-        (policy.per_day_max_yen, timedelta(days=1), _("Today's limit is ¥%(cap)s; ¥%(left)s is left.")),
-        (policy.per_30_days_max_yen, timedelta(days=30), _("The 30-day limit is ¥%(cap)s; ¥%(left)s is left.")),
+        (policy.per_day_max_yen, day, _("Today's limit is ¥%(cap)s; ¥%(left)s is left.")),
+        (policy.per_30_days_max_yen, month, _("The 30-day limit is ¥%(cap)s; ¥%(left)s is left.")),
     ]
-    for cap, window, message in windows:
-        if cap is None:
-            continue
-        used = _customer_total(user=user, kind=kind, since=now - window)
-        if used + amount_yen > cap:
+    for cap, used, message in windows:
+        if cap is not None and used + amount_yen > cap:
             raise LimitExceeded(message % {"cap": f"{cap:,}", "left": f"{max(cap - used, 0):,}"})
     if policy.global_per_day_max_yen is not None and _global_total(kind) + amount_yen > policy.global_per_day_max_yen:
         raise LimitExceeded(_("This service has reached its limit for today. Please try again later."))
@@ -110,8 +112,7 @@ def limits_summary(user: User) -> list[dict[str, object]]:
     now = timezone.now()
     summary: list[dict[str, object]] = []
     for policy in [limit_policy(kind) for kind in sorted(DEFAULT_LIMITS) if kind != "balance"]:
-        day = _customer_total(user=user, kind=policy.kind, since=now - timedelta(days=1))
-        month = _customer_total(user=user, kind=policy.kind, since=now - timedelta(days=30))
+        day, month = _customer_totals(user=user, kind=policy.kind, now=now)
         summary.append(
             {
                 "kind": policy.kind,

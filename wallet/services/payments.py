@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import LedgerAccount, Payment, PaymentCode, PaymentRefund, RiskEvent, RiskOutcome, Terminal, Transfer, User
-from .ledger import AlreadyReversed, Leg, MoneyError, merchant_payable_account, transfer_post, wallet_account_for
+from ..models import Payment, PaymentCode, PaymentRefund, RiskEvent, RiskOutcome, Terminal, Transfer, User
+from .ledger import AlreadyReversed, Leg, MoneyError, merchant_payable_account, transfer_post, wallet_account_for, wallet_locked_for
 from .limits import limits_check
 from .notifications import notification_enqueue
 from .risk import risk_assess, risk_record
@@ -118,11 +118,7 @@ def payment_redeem(*, terminal: Terminal, code: str, amount_yen: int, idempotenc
     """
     amount_validate(amount_yen)
     transfer_key = f"payment:{terminal.pk}:{idempotency_key}"
-    existing = Payment.objects.filter(transfer__idempotency_key=transfer_key).first()
-    if existing is not None:
-        if existing.amount_yen != amount_yen:
-            raise IdempotencyConflict()
-        return existing
+    # A repeated key finds its code used (or its transfer key taken) and is answered below.
     channel_check("payment.store")
     _terminal_check(terminal)
     declined: PaymentDeclined | None = None
@@ -130,7 +126,7 @@ def payment_redeem(*, terminal: Terminal, code: str, amount_yen: int, idempotenc
         with transaction.atomic():
             payment_code = payment_code_claim(code)
             user = payment_code.user
-            wallet = LedgerAccount.objects.select_for_update().get(pk=wallet_account_for(user).pk)
+            wallet = wallet_locked_for(user)
             limits_check(user=user, kind="payment", amount_yen=amount_yen)
             decision = risk_assess(event=RiskEvent.PAYMENT, user=user, amount_yen=amount_yen, channel="payment.store")
             now = timezone.now()

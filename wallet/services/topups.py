@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..models import Card, LedgerAccount, RiskDecision, RiskEvent, RiskOutcome, Terminal, TopUp, Transfer, User
+from ..models import Card, RiskDecision, RiskEvent, RiskOutcome, Terminal, TopUp, Transfer, User
 from ..request_meta import SYSTEM_META, RequestMeta
-from .ledger import Leg, MoneyError, freeze_refusal, system_account, transfer_post, wallet_account_for
+from .ledger import Leg, MoneyError, freeze_refusal, system_account, transfer_post, wallet_account_for, wallet_locked_for
 from .limits import balance_cap_yen, limit_kind_for_channel, limits_check, limits_record
 from .notifications import notification_enqueue
 from .payments import IdempotencyConflict, amount_validate, payment_code_claim
@@ -71,7 +71,7 @@ def _admit(*, user: User, channel: str, amount_yen: int, request_key: str, meta:
     risk block, which is recorded as a declined top-up so the review queue sees it.
     """
     channel_check(channel)
-    wallet = LedgerAccount.objects.select_for_update().get(pk=wallet_account_for(user).pk)
+    wallet = wallet_locked_for(user)
     frozen = freeze_refusal(user=user, debit=False)
     if frozen is not None:
         raise frozen
