@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Card(models.Model):
@@ -61,7 +62,7 @@ class CardRegistration(models.Model):
     class Status(models.TextChoices):
         STARTED = "started", _("Started")
         COMPLETED = "completed", _("Completed")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("money status", "Failed")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="card_registrations")

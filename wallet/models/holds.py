@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class AccountFreezeQuerySet(models.QuerySet["AccountFreeze"]):
@@ -65,7 +66,7 @@ class TransactionReport(models.Model):
     class Status(models.TextChoices):
         OPEN = "open", _("Open")
         IN_REVIEW = "in_review", _("In review")
-        CLOSED = "closed", _("Closed")
+        CLOSED = "closed", pgettext_lazy("report status", "Closed")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="transaction_reports")
     transfer = models.ForeignKey("wallet.Transfer", on_delete=models.PROTECT, related_name="reports")

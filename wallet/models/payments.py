@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class TopUp(models.Model):
@@ -24,7 +25,7 @@ class TopUp(models.Model):
         SUCCEEDED = "succeeded", _("Completed")
         HELD = "held", _("Held for review")
         DECLINED = "declined", _("Declined")
-        FAILED = "failed", _("Failed")
+        FAILED = "failed", pgettext_lazy("money status", "Failed")
         REJECTED = "rejected", _("Rejected after review")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
