@@ -225,7 +225,7 @@ def _run(sample_size: int) -> LedgerReport:
         for name, description, counted, sql in CHECKS:
             # One pass returns both the total and the first ids.
             # The checks are constants of this module; nothing from outside reaches the SQL text.
-            cursor.execute(f"SELECT id, count(*) OVER () FROM ({sql}) AS bad(id) ORDER BY id LIMIT %s", [sample_size])  # noqa: S608
+            cursor.execute(f"SELECT bad.*, count(*) OVER () FROM ({sql}) AS bad ORDER BY 1 LIMIT %s", [sample_size])  # noqa: S608
             rows = cursor.fetchall()
             results.append(
                 CheckResult(
@@ -254,6 +254,7 @@ def ledger_verify(*, sample_size: int = SAMPLE_SIZE) -> LedgerReport:
         # Inside the caller's transaction (a test): read what it sees, including its uncommitted rows.
         return _run(sample_size)
     with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if connection.vendor == "postgresql":  # SQLite's transactions are serializable already
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         return _run(sample_size)
