@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import socket
+import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -69,13 +72,19 @@ def _maintenance_execute(base: str, *statements: str) -> None:
             connection.execute(statement)  # type: ignore[arg-type]
 
 
-def bench_database_create(name: str) -> str:
-    """Drop and create database ``name`` on DATABASE_URL's server; point DATABASE_URL at it. Returns the URL."""
+def database_recreate(name: str, base: str | None = None) -> str:
+    """Drop and create database ``name`` on the server of ``base`` (default DATABASE_URL). Returns its URL;
+    unlike ``bench_database_create`` it leaves ``os.environ`` alone."""
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name {name!r}")
-    base = os.environ.get("DATABASE_URL", "")
+    base = base or os.environ.get("DATABASE_URL", "")
     _maintenance_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    url = database_url_for(name, base)
+    return database_url_for(name, base)
+
+
+def bench_database_create(name: str) -> str:
+    """Drop and create database ``name`` on DATABASE_URL's server; point DATABASE_URL at it. Returns the URL."""
+    url = database_recreate(name)
     os.environ["DATABASE_URL"] = url
     return url
 
@@ -122,3 +131,59 @@ def migrate() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def gunicorn(
+    env: Mapping[str, str], *, workers: int, access_log: Path, error_log: Path, probe: str = "/", access_format: str = "%(D)s %(s)s %(U)s"
+) -> Iterator[str]:
+    """gunicorn (sync workers) serving config.wsgi on a free local port, with ``env`` over this process's environment.
+    Yields the base URL once ``probe`` answers at all (X-Forwarded-Proto https, so production settings do not redirect);
+    stops it with SIGTERM on exit. The access log is written with ``access_format`` (default: µs, status, path)."""
+    import requests
+
+    port = free_port()
+    command = [
+        str(ROOT / ".venv" / "bin" / "gunicorn"),
+        "config.wsgi",
+        "-w",
+        str(workers),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--access-logfile",
+        str(access_log),
+        "--access-logformat",
+        access_format,
+        "--error-logfile",
+        str(error_log),
+        "--backlog",
+        "2048",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {process.returncode}; see {error_log}:\n{error_log.read_text()[-3000:]}")
+            try:
+                requests.get(f"{base}{probe}", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+                break
+            except requests.RequestException:  # not listening yet, or a worker still importing Django
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

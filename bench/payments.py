@@ -24,36 +24,29 @@ databases for inspection.
 
 from __future__ import annotations
 
-import cProfile
 import os
-import pstats
 import random
-import re
 import secrets
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse, urlunparse
 
-import psycopg
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import common
+from bench.common import _maintenance_execute, bench_database_create, percentile, say
+from bench.pgtools import db_counters, free_connections, pgbench_tps, profile_calls
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "4000"))
 SECONDS = float(os.environ.get("BENCH_SECONDS", "30"))
@@ -66,38 +59,6 @@ START_BALANCE_YEN = 20_000
 BENCH_DB = "anzenpay_bench_pay"
 PGBENCH_DB = "anzenpay_bench_pgbench"
 SECRET_KEY = secrets.token_urlsafe(50)
-
-
-def say(message: str) -> None:
-    print(message, flush=True)
-
-
-def database_url(base: str, name: str) -> str:
-    return urlunparse(urlparse(base)._replace(path=f"/{name}"))
-
-
-def admin_execute(*statements: str, base_url: str) -> None:
-    """CREATE/DROP DATABASE run outside a transaction, from the server's maintenance database."""
-    with psycopg.connect(database_url(base_url, "postgres"), autocommit=True) as conn:
-        for statement in statements:
-            conn.execute(statement)  # type: ignore[arg-type]
-
-
-def recreate_database(base_url: str, name: str) -> None:
-    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"', base_url=base_url)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 # --- setup (in this process, through the services) -----------------------------------------
@@ -114,11 +75,9 @@ def django_setup(bench_url: str, redis_url: str) -> None:
     os.environ["REDIS_URL"] = redis_url
     os.environ["DJANGO_DEBUG"] = "0"
     os.environ["DJANGO_SECRET_KEY"] = SECRET_KEY  # gunicorn gets the same: code and key digests are keyed with it
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    # Tasks queue on Redis as in production (common's default is eager); gunicorn inherits this environment.
+    os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "0")
+    common.django_setup()
 
 
 def seed(customers: int) -> Seeded:
@@ -168,11 +127,8 @@ def seed(customers: int) -> Seeded:
 # --- gunicorn -------------------------------------------------------------------------------
 
 
-@contextmanager
-def gunicorn(bench_url: str, redis_url: str, access_log: Path, error_log: Path) -> Iterator[str]:
-    port = free_port()
+def gunicorn(bench_url: str, redis_url: str, access_log: Path, error_log: Path) -> AbstractContextManager[str]:
     env = {
-        **os.environ,
         "DATABASE_URL": bench_url,
         "REDIS_URL": redis_url,
         "DJANGO_DEBUG": "0",
@@ -181,44 +137,7 @@ def gunicorn(bench_url: str, redis_url: str, access_log: Path, error_log: Path) 
         "DJANGO_SETTINGS_MODULE": "config.settings",
         "LOG_LEVEL": "WARNING",
     }
-    command = [
-        str(ROOT / ".venv" / "bin" / "gunicorn"),
-        "config.wsgi",
-        "-w",
-        str(WORKERS),
-        "-b",
-        f"127.0.0.1:{port}",
-        "--access-logfile",
-        str(access_log),
-        "--access-logformat",
-        "%(D)s %(s)s %(U)s",
-        "--error-logfile",
-        str(error_log),
-        "--backlog",
-        "2048",
-    ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {process.returncode}; see {error_log}:\n{error_log.read_text()[-3000:]}")
-            try:
-                requests.get(f"{base}/api/v1/terminal/payments/", headers={"X-Forwarded-Proto": "https"}, timeout=10)
-                break
-            except requests.RequestException:  # not listening yet, or a worker still importing Django
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        yield base
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    return common.gunicorn(env, workers=WORKERS, access_log=access_log, error_log=error_log, probe="/api/v1/terminal/payments/")
 
 
 # --- load -----------------------------------------------------------------------------------
@@ -292,121 +211,37 @@ def server_times_ms(access_log: Path, skip: int) -> list[float]:
 # --- where the time goes ----------------------------------------------------------------------
 
 
-def db_counters(bench_url: str) -> dict[str, int]:
-    with psycopg.connect(bench_url) as conn:
-        row = conn.execute(
-            "SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, tup_fetched, blks_read, blks_hit "
-            "FROM pg_stat_database WHERE datname = current_database()"
-        ).fetchone()
-    assert row is not None
-    names = ["commits", "rollbacks", "rows_inserted", "rows_updated", "rows_fetched", "blocks_read", "blocks_hit"]
-    return dict(zip(names, (int(v) for v in row), strict=True))
-
-
-class StatementTimer:
-    """A connection execute wrapper: how many statements, of which kind, and how long they took."""
-
-    def __init__(self) -> None:
-        self.milliseconds: list[float] = []
-        self.kinds: Counter[str] = Counter()
-
-    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        began = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            self.milliseconds.append((time.perf_counter() - began) * 1000)
-            self.kinds[sql.split(None, 1)[0].upper()] += 1
+class PaymentFailed(Exception):
+    pass
 
 
 def profile_in_process(key: str, codes: list[str]) -> list[str]:
     """Run a few payments through the same view in this process: SQL statements and time per request."""
-    from django.db import connection
     from django.test import Client
 
     client = Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Terminal {key}", HTTP_X_FORWARDED_PROTO="https")
-    timers: list[tuple[StatementTimer, float]] = []
-    profiler = cProfile.Profile()
-    for index, code in enumerate(codes):
-        timer = StatementTimer()
-        began = time.perf_counter()
-        # Half the requests are timed clean, half under the profiler (which slows Python down).
-        profiling = index >= len(codes) // 2
-        with connection.execute_wrapper(timer):
-            if profiling:
-                profiler.enable()
-            response = client.post(
-                "/api/v1/terminal/payments/",
-                {"code": code, "amount_yen": 500},
-                content_type="application/json",
-                headers={"Idempotency-Key": str(uuid.uuid4())},
-            )
-            if profiling:
-                profiler.disable()
+
+    def pay(code: str) -> None:
+        response = client.post(
+            "/api/v1/terminal/payments/",
+            {"code": code, "amount_yen": 500},
+            content_type="application/json",
+            headers={"Idempotency-Key": str(uuid.uuid4())},
+        )
         if response.status_code != 201:
-            return [f"  in-process profile failed: {response.status_code} {response.content[:300]!r}"]
-        if not profiling:
-            timers.append((timer, (time.perf_counter() - began) * 1000))
-    statements = statistics.median(len(t.milliseconds) for t, _total in timers)
-    sql_ms = statistics.median(sum(t.milliseconds) for t, _total in timers)
-    total_ms = statistics.median(total for _t, total in timers)
-    mix = ", ".join(f"{kind} {count}" for kind, count in timers[-1][0].kinds.most_common())
+            raise PaymentFailed(f"{response.status_code} {response.content[:300]!r}")
+
+    try:  # half the requests are timed clean, half under the profiler (which slows Python down)
+        found = profile_calls([partial(pay, code) for code in codes])
+    except PaymentFailed as failed:
+        return [f"  in-process profile failed: {failed}"]
     return [
-        f"  in-process, one request at a time ({len(timers)} payments, medians): {total_ms:.1f} ms per payment, "
-        f"{statements:.0f} SQL statements taking {sql_ms:.1f} ms ({sql_ms / total_ms:.0%}); the rest is Python (DRF, Django, services)",
-        f"  statement mix of one payment: {mix}",
-        f"  own time by package under cProfile: {own_time_by_package(profiler)}",
+        f"  in-process, one request at a time ({found.calls} payments, medians): {found.total_ms:.1f} ms per payment, "
+        f"{found.statements:.0f} SQL statements taking {found.sql_ms:.1f} ms ({found.sql_ms / found.total_ms:.0%}); "
+        "the rest is Python (DRF, Django, services)",
+        f"  statement mix of one payment: {found.mix}",
+        f"  own time by package under cProfile: {found.own_time}",
     ]
-
-
-def own_time_by_package(profiler: cProfile.Profile) -> str:
-    totals: Counter[str] = Counter()
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    for (filename, _line, name), (_calls, _primitive, own_seconds, _cumulative, _callers) in stats.items():
-        path = filename.replace("\\", "/")
-        if path.endswith("psycopg/connection.py") and name == "wait":
-            # psycopg's C wait loop runs inside this frame: this is the time PostgreSQL took to answer.
-            package = "waiting for PostgreSQL"
-        elif filename == "~" and any(word in name for word in ("wait", "recv", "send", "select", "poll", "connect")):
-            package = "waiting on sockets (Redis, PostgreSQL)"
-        elif "site-packages/" in path:
-            package = path.split("site-packages/", 1)[1].split("/", 1)[0]
-        elif str(ROOT) in path:
-            package = "anzenpay:" + path.split(str(ROOT) + "/", 1)[1].split("/", 1)[0]
-        elif filename.startswith("<") or filename == "~":
-            package = "builtins"
-        else:
-            package = "stdlib"
-        totals[package] += own_seconds
-    whole = sum(totals.values()) or 1.0
-    return ", ".join(f"{package} {seconds / whole:.0%}" for package, seconds in totals.most_common(8))
-
-
-# --- pgbench --------------------------------------------------------------------------------------
-
-
-def pgbench_tps(base_url: str, clients: int) -> tuple[float, str]:
-    pgbench = shutil.which("pgbench")
-    if pgbench is None:
-        raise RuntimeError("pgbench is not installed (apt-get install postgresql-contrib or postgresql-client)")
-    url = database_url(base_url, PGBENCH_DB)
-    recreate_database(base_url, PGBENCH_DB)
-    subprocess.run([pgbench, "-i", "-s", "10", "-q", url], check=True, capture_output=True)
-    done = subprocess.run(
-        [pgbench, "-c", str(clients), "-j", "2", "-T", str(PGBENCH_SECONDS), url], check=True, capture_output=True, text=True
-    )
-    found = re.search(r"tps = ([\d.]+) \(without initial connection time\)", done.stdout)
-    if found is None:
-        raise RuntimeError(f"cannot read pgbench's tps:\n{done.stdout}")
-    latency = re.search(r"latency average = ([\d.]+) ms", done.stdout)
-    return float(found.group(1)), (latency.group(1) if latency else "?")
-
-
-def free_connections(base_url: str) -> int:
-    with psycopg.connect(database_url(base_url, "postgres")) as conn:
-        row = conn.execute("SELECT current_setting('max_connections')::int - (SELECT count(*) FROM pg_stat_activity)").fetchone()
-    assert row is not None
-    return int(row[0])
 
 
 def purge_broker() -> int:
@@ -436,14 +271,13 @@ def main() -> int:
     if not base_url.startswith("postgres") or not redis_url:
         say("bench/payments.py needs DATABASE_URL (PostgreSQL) and REDIS_URL; run it with `make bench`.")
         return 2
-    bench_url = database_url(base_url, BENCH_DB)
     concurrency = min(CONCURRENCY, max(4, free_connections(base_url) - WORKERS - 10))
     say(
         f"payments bench: up to {CUSTOMERS:,} payments or {SECONDS:.0f} s (+{WARMUP} warm-up), one customer and code each, "
         f"{TERMINALS} terminals, {concurrency} concurrent terminals, "
         f"gunicorn -w {WORKERS} (sync), {os.cpu_count()} CPUs; database {BENCH_DB}"
     )
-    recreate_database(base_url, BENCH_DB)
+    bench_url = bench_database_create(BENCH_DB)
     django_setup(bench_url, redis_url)
     from django.core.management import call_command
     from django.db import connection
@@ -476,14 +310,14 @@ def main() -> int:
 
     ok = load.statuses.get("201", 0)
     payments_per_s = ok / load.seconds
-    p50, p99 = percentile(load.latencies_ms, 0.50), percentile(load.latencies_ms, 0.99)
+    p50, p99 = percentile(load.latencies_ms, 50), percentile(load.latencies_ms, 99)
     sent = sum(load.statuses.values())
     say(f"  load: {sent:,} requests in {load.seconds:.1f} s; answers {dict(load.statuses)}")
-    say(f"  client latency: p50 {p50:.1f} ms, p90 {percentile(load.latencies_ms, 0.90):.1f} ms, p99 {p99:.1f} ms")
+    say(f"  client latency: p50 {p50:.1f} ms, p90 {percentile(load.latencies_ms, 90):.1f} ms, p99 {p99:.1f} ms")
     if server_ms:
         say(
-            f"  server time (gunicorn, request in to response out): p50 {percentile(server_ms, 0.5):.1f} ms, "
-            f"p99 {percentile(server_ms, 0.99):.1f} ms; the rest of the client's time is queueing for one of {WORKERS} workers"
+            f"  server time (gunicorn, request in to response out): p50 {percentile(server_ms, 50):.1f} ms, "
+            f"p99 {percentile(server_ms, 99):.1f} ms; the rest of the client's time is queueing for one of {WORKERS} workers"
         )
     if ok:
         delta = {name: after[name] - before[name] for name in after}
@@ -507,11 +341,11 @@ def main() -> int:
     connection.close()
 
     say(f"pgbench TPC-B on {PGBENCH_DB}: scale 10, {concurrency} clients, 2 threads, {PGBENCH_SECONDS} s ...")
-    tps, pg_latency = pgbench_tps(base_url, concurrency)
+    tps, pg_latency = pgbench_tps(base_url, PGBENCH_DB, concurrency, PGBENCH_SECONDS)
     say(f"  pgbench: {tps:,.0f} tps, latency average {pg_latency} ms")
 
     if os.environ.get("BENCH_KEEP_DB") != "1":
-        admin_execute(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in (BENCH_DB, PGBENCH_DB)), base_url=base_url)
+        _maintenance_execute(base_url, *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)' for name in (BENCH_DB, PGBENCH_DB)))
 
     ratio = payments_per_s / tps if tps else 0.0
     say(
