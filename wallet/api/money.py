@@ -297,6 +297,9 @@ class PaymentPagination(StrictCursorPagination):
     ordering = ("-created_at", "-id")
 
 
+INVALID_CODE_404 = "`invalid_payment_code`: the code is unknown, expired, used or replaced; ask the customer for a new one."
+
+
 class TerminalPaymentsView(TerminalView, GenericAPIView):  # type: ignore[type-arg]
     pagination_class = PaymentPagination
 
@@ -327,7 +330,7 @@ class TerminalPaymentsView(TerminalView, GenericAPIView):  # type: ignore[type-a
             422,
             423,
             503,
-            d404="`invalid_payment_code`: the code is unknown, expired, used or replaced; ask the customer for a new one.",
+            d404=INVALID_CODE_404,
         ),
     )
     @idempotent
@@ -399,7 +402,7 @@ class TerminalTopUpView(TerminalView):
             422,
             423,
             503,
-            d404="`invalid_payment_code`: the code is unknown, expired, used or replaced; ask the customer for a new one.",
+            d404=INVALID_CODE_404,
         ),
     )
     @idempotent
