@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -17,15 +18,19 @@ from wallet.switches import CHANNELS, UnknownChannel, get_channel
 
 from ..admin_site import staff_admin_site
 from ..forms import ChannelSwitchFlipForm
+from ..models import Approval
 from ..selectors import channel_switch_history
+from ..services.approvals import ApprovalRefused
 from ..services.switches import channel_switch_flip
+from .approvals import approval_change_url
 from .base import ReadOnlyAdmin
 
 
 @admin.register(ChannelSwitch, site=staff_admin_site)
 class ChannelSwitchAdmin(ReadOnlyAdmin):
     """The list shows each channel with what it stops; turning one off or on is a
-    separate page with a required reason, through ``channel_switch_flip``."""
+    separate page with a required reason, through ``channel_switch_flip``. Off is
+    immediate; on becomes an approval a second person must grant (B04)."""
 
     list_display = ["name", "description", "state", "reason", "changed_by", "changed_at", "flip_link"]
     list_select_related = ["changed_by"]
@@ -65,15 +70,21 @@ class ChannelSwitchAdmin(ReadOnlyAdmin):
         currently_enabled = True if switch is None else switch.enabled
         form = ChannelSwitchFlipForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
-            channel_switch_flip(
-                name=name,
-                enabled=not currently_enabled,
-                reason=form.cleaned_data["reason"],
-                acting_user=request.user,  # type: ignore[arg-type]
-                ip=client_ip(request),
-            )
-            done = gettext("“%(name)s” is now off.") if currently_enabled else gettext("“%(name)s” is now on.")
-            self.message_user(request, done % {"name": name}, messages.SUCCESS)
+            try:
+                result = channel_switch_flip(
+                    name=name,
+                    enabled=not currently_enabled,
+                    reason=form.cleaned_data["reason"],
+                    acting_user=request.user,  # type: ignore[arg-type]
+                    ip=client_ip(request),
+                )
+            except ApprovalRefused as exc:
+                self.message_user(request, exc.message, messages.ERROR)
+                return HttpResponseRedirect(reverse("admin:wallet_channelswitch_flip", args=[name]))
+            if isinstance(result, Approval):
+                self.message_user(request, gettext("Waiting for a second person to approve turning it back on."), messages.SUCCESS)
+                return HttpResponseRedirect(approval_change_url(result))
+            self.message_user(request, gettext("Turned off at once."), messages.SUCCESS)
             return HttpResponseRedirect(reverse("admin:wallet_channelswitch_changelist"))
         context = {
             **self.admin_site.each_context(request),
@@ -84,5 +95,8 @@ class ChannelSwitchAdmin(ReadOnlyAdmin):
             "currently_enabled": currently_enabled,
             "form": form,
             "history": channel_switch_history(name=name),
+            "waiting": Approval.objects.filter(
+                kind=Approval.Kind.CHANNEL_ENABLE, payload={"channel": name}, state=Approval.State.PENDING, expires_at__gt=timezone.now()
+            ).select_related("maker"),
         }
         return TemplateResponse(request, "admin/wallet/channelswitch/flip.html", context, status=400 if form.errors else 200)
