@@ -141,6 +141,8 @@ CELERY_BEAT_SCHEDULE = {
     "topups-reconcile": {"task": "wallet.tasks.topups_reconcile", "schedule": 60.0},
     # Stored answers to money-moving requests older than IDEMPOTENCY_RETENTION are dropped.
     "idempotency-purge": {"task": "wallet.tasks.idempotency_purge", "schedule": 3600.0},
+    # A staff freeze of everything that has expired gives the customer sign-in back.
+    "freezes-expired-release": {"task": "backoffice.tasks.freezes_expired_release", "schedule": 300.0},
 }
 
 # --- Authentication ----------------------------------------------------------

@@ -8,11 +8,12 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.models import Group
 from django.db import models
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from wallet.models import AuthEvent, KnownDevice, Notification, User, UserSession
+from wallet.models import AccountFreeze, AuthEvent, KnownDevice, Notification, User, UserSession
 from wallet.request_meta import client_ip
 
 from ..admin_site import staff_admin_site
@@ -20,6 +21,7 @@ from ..forms import StaffUserCreationForm
 from ..selectors import users_with_factor_flags
 from ..services.staff import staff_enrolment_window_open, staff_user_create
 from .base import AuditedAdmin, ReadOnlyAdmin
+from .freezes import CustomerFreezesMixin
 
 
 class VerifiedFilter(admin.SimpleListFilter):
@@ -39,7 +41,7 @@ class VerifiedFilter(admin.SimpleListFilter):
 
 
 @admin.register(User, site=staff_admin_site)
-class UserAdmin(AuditedAdmin):
+class UserAdmin(CustomerFreezesMixin, AuditedAdmin):
     """Customers and staff. No password field exists here: staff never choose or see a
     password (R07); a staff account is created without one and its owner sets it."""
 
@@ -61,6 +63,18 @@ class UserAdmin(AuditedAdmin):
     # owner's verified flows, never by staff typing a new value.
     EDITABLE = ("full_name", "name_kana", "preferred_language")
     SUPERUSER_EDITABLE = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions", "staff_enrollment_open_until")
+
+    def get_urls(self) -> list[URLPattern]:
+        return [*self.freeze_urls(), *super().get_urls()]
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        # The customer page links to their freezes (S03) with the active ones counted.
+        extra = dict(extra_context or {})
+        if request.user.has_perm("wallet.view_accountfreeze") and str(object_id).isdigit():
+            extra["active_freeze_count"] = AccountFreeze.objects.active().filter(user_id=int(object_id)).count()
+        return super().change_view(request, object_id, form_url, extra)
 
     def get_queryset(self, request: HttpRequest) -> models.QuerySet[User]:
         return users_with_factor_flags(super().get_queryset(request))

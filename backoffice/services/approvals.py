@@ -29,6 +29,7 @@ from wallet.switches import get_channel
 
 from ..models import APPROVAL_LIFETIME, Approval
 from .audit import staff_action_record
+from .freezes import UNFREEZE_REQUEST_PERMISSION, unfreeze_execute, unfreeze_validate
 
 CHECK_PERMISSION = "backoffice.check_approval"
 
@@ -82,6 +83,11 @@ EXECUTORS: dict[str, Executor] = {
         request_permission="wallet.change_channelswitch",
         validate=_channel_enable_validate,
         execute=_channel_enable_execute,
+    ),
+    Approval.Kind.UNFREEZE: Executor(
+        request_permission=UNFREEZE_REQUEST_PERMISSION,
+        validate=unfreeze_validate,
+        execute=unfreeze_execute,
     ),
 }
 
