@@ -34,6 +34,8 @@ class Notification(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         indexes = [
             models.Index(fields=["status", "send_after", "id"], name="notification_due"),
             models.Index(fields=["user", "-created_at"]),

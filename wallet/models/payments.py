@@ -172,6 +172,8 @@ class PaymentRefund(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name = _("store refund")
+        verbose_name_plural = _("store refunds")
         constraints = [models.CheckConstraint(condition=Q(amount_yen__gt=0), name="payment_refund_amount_positive")]
 
     def __str__(self) -> str:

@@ -14,11 +14,13 @@ class ChannelSwitch(models.Model):
     ``channel_check``.
     """
 
-    name = models.CharField(max_length=64, unique=True)
-    enabled = models.BooleanField(default=True)
-    reason = models.TextField(blank=True)
-    changed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    changed_at = models.DateTimeField(default=timezone.now)
+    name = models.CharField(_("name"), max_length=64, unique=True)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    reason = models.TextField(_("reason"), blank=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("changed by")
+    )
+    changed_at = models.DateTimeField(_("changed at"), default=timezone.now)
 
     class Meta:
         verbose_name = _("channel switch")

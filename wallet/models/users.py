@@ -66,19 +66,19 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     name_kana = models.CharField(_("name in kana"), max_length=150, blank=True)
     phone = models.CharField(_("phone (E.164)"), max_length=16, blank=True)
     birth_date = models.DateField(_("birth date"), null=True, blank=True)
-    email_verified_at = models.DateTimeField(null=True, blank=True)
-    phone_verified_at = models.DateTimeField(null=True, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    email_verified_at = models.DateTimeField(_("email verified at"), null=True, blank=True)
+    phone_verified_at = models.DateTimeField(_("phone verified at"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE)
     is_staff = models.BooleanField(_("staff status"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
-    date_joined = models.DateTimeField(default=timezone.now)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
     # Sessions and API tokens created before this instant are dead (S02).
-    credentials_changed_at = models.DateTimeField(default=timezone.now)
+    credentials_changed_at = models.DateTimeField(_("credentials changed at"), default=timezone.now)
     # Set by a staff or mass reset: the next login is guided to the reset flow.
-    must_reset_password = models.BooleanField(default=False)
+    must_reset_password = models.BooleanField(_("must reset password"), default=False)
     # A staff member may enrol their first second factor only while this is in the future.
-    staff_enrollment_open_until = models.DateTimeField(null=True, blank=True)
-    preferred_language = models.CharField(max_length=8, default=default_language)
+    staff_enrollment_open_until = models.DateTimeField(_("staff enrolment open until"), null=True, blank=True)
+    preferred_language = models.CharField(_("preferred language"), max_length=8, default=default_language)
 
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
@@ -131,6 +131,8 @@ class KnownDevice(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("known device")
+        verbose_name_plural = _("known devices")
         constraints = [models.UniqueConstraint(fields=["user", "device_digest"], name="known_device_unique_per_user")]
 
     def __str__(self) -> str:
@@ -150,6 +152,8 @@ class UserSession(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("web session")
+        verbose_name_plural = _("web sessions")
         indexes = [models.Index(fields=["user", "ended_at"])]
 
     def __str__(self) -> str:
@@ -193,6 +197,8 @@ class AuthEvent(models.Model):
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name = _("authentication event")
+        verbose_name_plural = _("authentication events")
         indexes = [models.Index(fields=["user", "-created_at"])]
 
     def __str__(self) -> str:
