@@ -56,6 +56,10 @@ class AccountFreeze(models.Model):
     def blocks_credits(self) -> bool:
         return self.scope in (self.Scope.ALL, self.Scope.CREDITS)
 
+    def blocks(self, *, debit: bool) -> bool:
+        """Whether this freeze stops money leaving (``debit``) or arriving at the wallet."""
+        return self.blocks_debits if debit else self.blocks_credits
+
 
 class TransactionReport(models.Model):
     """ "I don't recognise this": a customer's report on one of their transactions.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -42,15 +41,6 @@ def wallet_unlock(*, user: User) -> int:
         if lifted:
             notification_enqueue(user=user, kind="wallet_unlocked", context={})
     return lifted
-
-
-def wallet_is_locked(user: User) -> bool:
-    return (
-        AccountFreeze.objects.active()
-        .filter(user=user)
-        .filter(Q(scope=AccountFreeze.Scope.ALL) | Q(scope=AccountFreeze.Scope.DEBITS))
-        .exists()
-    )
 
 
 def transaction_report_create(*, user: User, transfer: Transfer, note: str, lock_wallet: bool) -> TransactionReport:

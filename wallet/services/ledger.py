@@ -103,7 +103,7 @@ def active_freezes(user_ids: Iterable[int]) -> list[AccountFreeze]:
 def freeze_refusal(*, user: User, debit: bool) -> WalletFrozen | None:
     """The refusal an active freeze gives a debit (or credit) of this customer's wallet, if any."""
     for freeze in active_freezes([user.pk]):
-        if (debit and freeze.blocks_debits) or (not debit and freeze.blocks_credits):
+        if freeze.blocks(debit=debit):
             return WalletFrozen()
     return None
 
@@ -145,7 +145,7 @@ def transfer_post(
             owners = {a.owner_id: a.pk for a in wallets.values() if a.owner_id is not None}
             for freeze in active_freezes(owners):
                 delta = deltas[owners[freeze.user_id]]
-                if (delta < 0 and freeze.blocks_debits) or (delta > 0 and freeze.blocks_credits):
+                if delta and freeze.blocks(debit=delta < 0):
                     raise WalletFrozen()
         for account_id, delta in deltas.items():
             balance = wallets[account_id].balance_yen or 0

@@ -77,8 +77,9 @@ def _admit(*, user: User, channel: str, amount_yen: int, request_key: str, meta:
         raise frozen
     limits_check(user=user, kind=limit_kind_for_channel(channel), amount_yen=amount_yen)
     pending = TopUp.objects.filter(user=user, status=TopUp.Status.PENDING).values_list("amount_yen", flat=True)
-    if (wallet.balance_yen or 0) + sum(pending) + amount_yen > balance_cap_yen():
-        raise MoneyError(_("This would take the wallet above the most it may hold (¥%(cap)s).") % {"cap": f"{balance_cap_yen():,}"})
+    cap = balance_cap_yen()
+    if (wallet.balance_yen or 0) + sum(pending) + amount_yen > cap:
+        raise MoneyError(_("This would take the wallet above the most it may hold (¥%(cap)s).") % {"cap": f"{cap:,}"})
     card = fields.get("card")
     decision = risk_assess(
         event=RiskEvent.TOPUP,
