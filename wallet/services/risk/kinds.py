@@ -96,17 +96,21 @@ class RuleKind:
         raise NotImplementedError
 
 
-class VelocityCount(RuleKind):
+class _CustomerWindow(RuleKind):
+    """Rules over one sliding window of this customer's own events of the same kind."""
+
+    def windows(self, rule: CompiledRule, subject: Subject) -> list[tuple[str, float]]:
+        assert subject.user_id is not None
+        return [(user_series_key(subject.user_id, subject.event), subject.since(rule.params["window_seconds"]))]
+
+
+class VelocityCount(_CustomerWindow):
     code = "velocity_count"
     label = _("Too many events in a window (per customer)")
     params = {
         "window_seconds": Param("int", _("Length of the sliding window in seconds."), minimum=1, maximum=RETENTION_SECONDS),
         "max_count": Param("int", _("Most earlier events of this kind allowed in the window before this one fires the rule.")),
     }
-
-    def windows(self, rule: CompiledRule, subject: Subject) -> list[tuple[str, float]]:
-        assert subject.user_id is not None
-        return [(user_series_key(subject.user_id, subject.event), subject.since(rule.params["window_seconds"]))]
 
     def check(self, rule: CompiledRule, subject: Subject, facts: Facts) -> str | None:
         ((key, since),) = self.windows(rule, subject)
@@ -117,17 +121,13 @@ class VelocityCount(RuleKind):
         return f"{earlier} earlier {subject.event} events within {window} (at most {most})"
 
 
-class VelocityAmount(RuleKind):
+class VelocityAmount(_CustomerWindow):
     code = "velocity_amount"
     label = _("Too much money in a window (per customer)")
     params = {
         "window_seconds": Param("int", _("Length of the sliding window in seconds."), minimum=1, maximum=RETENTION_SECONDS),
         "max_amount_yen": Param("int", _("Most yen (earlier events plus this one) allowed in the window."), minimum=1),
     }
-
-    def windows(self, rule: CompiledRule, subject: Subject) -> list[tuple[str, float]]:
-        assert subject.user_id is not None
-        return [(user_series_key(subject.user_id, subject.event), subject.since(rule.params["window_seconds"]))]
 
     def check(self, rule: CompiledRule, subject: Subject, facts: Facts) -> str | None:
         ((key, since),) = self.windows(rule, subject)
