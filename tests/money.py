@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 
-from wallet.models import Card, GatewayCard, Terminal, TopUp, User
+from wallet.models import Card, GatewayCard, Merchant, Terminal, TopUp, User
 from wallet.services.payments import payment_code_issue
 from wallet.services.terminals import merchant_create, terminal_create
 from wallet.services.topups import topup_cash
@@ -13,8 +13,6 @@ from wallet.services.topups import topup_cash
 
 def make_terminal(kind: str = Terminal.Kind.STORE_REGISTER, merchant_code: str | None = None) -> tuple[Terminal, str]:
     code = merchant_code or f"m-{secrets.token_hex(3)}"
-    from wallet.models import Merchant
-
     merchant = Merchant.objects.filter(code=code).first() or merchant_create(name=f"Store {code}", code=code)
     return terminal_create(merchant=merchant, name=f"{kind} {secrets.token_hex(2)}", kind=kind)
 
