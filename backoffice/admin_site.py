@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, include, path
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
 from django_otp.models import Device
@@ -64,6 +65,12 @@ class StaffAdminSite(OTPAdminSite):
     login_template = "admin/staff_login.html"
     # The customer site is a different audience; staff go back to the admin index.
     site_url = None  # type: ignore[assignment]
+
+    def get_urls(self) -> list[URLPattern | URLResolver]:
+        from .incident_urls import incident_urlpatterns
+
+        incident = incident_urlpatterns(self.admin_view)
+        return [path("incident/", include(incident)), *super().get_urls()]
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """Django's admin login, plus the session clocks (S05) and the login event (L01)."""

@@ -29,7 +29,9 @@ from wallet.switches import get_channel
 
 from ..models import APPROVAL_LIFETIME, Approval
 from .audit import staff_action_record
+from .compensation import COMPENSATION_REQUEST_PERMISSION, compensation_execute, compensation_validate
 from .freezes import UNFREEZE_REQUEST_PERMISSION, unfreeze_execute, unfreeze_validate
+from .mass_reset import MASS_RESET_REQUEST_PERMISSION, mass_reset_execute, mass_reset_validate
 
 CHECK_PERMISSION = "backoffice.check_approval"
 
@@ -88,6 +90,16 @@ EXECUTORS: dict[str, Executor] = {
         request_permission=UNFREEZE_REQUEST_PERMISSION,
         validate=unfreeze_validate,
         execute=unfreeze_execute,
+    ),
+    Approval.Kind.COMPENSATION: Executor(
+        request_permission=COMPENSATION_REQUEST_PERMISSION,
+        validate=compensation_validate,
+        execute=compensation_execute,
+    ),
+    Approval.Kind.MASS_RESET: Executor(
+        request_permission=MASS_RESET_REQUEST_PERMISSION,
+        validate=mass_reset_validate,
+        execute=mass_reset_execute,
     ),
 }
 

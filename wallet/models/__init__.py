@@ -1,4 +1,4 @@
-from .cards import Card, CardRegistration, GatewayCard, GatewayCharge, GatewaySession
+from .cards import Card, CardRegistration, CardReversal, GatewayCard, GatewayCharge, GatewaySession
 from .credentials import ApiToken, BackupCode, BackupCodeDevice, PhoneVerification, secret_digest
 from .holds import AccountFreeze, TransactionReport
 from .ledger import Entry, LedgerAccount, Transfer
@@ -16,6 +16,7 @@ __all__ = [
     "BackupCodeDevice",
     "Card",
     "CardRegistration",
+    "CardReversal",
     "ChannelSwitch",
     "ChannelSwitchChange",
     "DevInboxMessage",

@@ -129,3 +129,25 @@ class GatewayCharge(models.Model):
 
     def __str__(self) -> str:
         return self.charge_id
+
+
+class CardReversal(models.Model):
+    """An issuer's chargeback of one of our card top-up charges, as the gateway
+    reported it (``CardGateway.reversals_since``). The customer already has the
+    money back from their issuer, so the back-office never compensates it again.
+    """
+
+    topup = models.OneToOneField("wallet.TopUp", on_delete=models.PROTECT, related_name="card_reversal", verbose_name=_("top-up"))
+    charge_id = models.CharField(_("gateway charge"), max_length=64, unique=True)
+    amount_yen = models.BigIntegerField(_("amount (yen)"))
+    reason = models.CharField(_("reason"), max_length=64, blank=True)
+    reversed_at = models.DateTimeField(_("reversed at"))
+    recorded_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("card chargeback")
+        verbose_name_plural = _("card chargebacks")
+        ordering = ["-reversed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.charge_id} ¥{self.amount_yen:,}"

@@ -30,8 +30,8 @@ from django_ratelimit.decorators import ratelimit
 from wallet.models import User
 from wallet.request_meta import RequestMeta
 
-from .forms import CodeForm, StaffEnrolSignInForm
-from .services.staff import staff_enrolment_begin, staff_enrolment_complete, staff_enrolment_is_open
+from ..forms import CodeForm, StaffEnrolSignInForm
+from ..services.staff import staff_enrolment_begin, staff_enrolment_complete, staff_enrolment_is_open
 
 SESSION_KEY = "_anzen_staff_enrol"
 PENDING_MAX_AGE = timedelta(minutes=10)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from .services.freezes import freezes_expired_release
+from ..services.freezes import freezes_expired_release
 
 
 @shared_task(name="backoffice.tasks.freezes_expired_release", ignore_result=True)

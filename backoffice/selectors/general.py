@@ -9,7 +9,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from wallet.models import BackupCodeDevice, ChannelSwitchChange, User
 
-from .models import StaffAction
+from ..models import StaffAction
 
 STAFF_ACTION_CSV_HEADER = ["id", "created_at", "actor", "action", "target_type", "target_id", "target", "reason", "ip", "before", "after"]
 _FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
