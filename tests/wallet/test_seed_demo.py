@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from wallet.models import User
+from wallet.management.commands.seed_demo import FRAUD_VICTIMS
+from wallet.models import Payment, RiskDecision, RiskOutcome, TopUp, User
 from wallet.selectors import wallet_balance
 from wallet.services.terminals import terminal_authenticate
 
@@ -42,7 +43,8 @@ def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> Non
     first = _seed()
     secrets_first = dict(TOTPDevice.objects.values_list("user__email", "key"))
     second = _seed()
-    assert User.objects.count() == 8
+    # 2 customers, 6 staff (two supervisors), the superuser and 6 taken-over customers.
+    assert User.objects.count() == 15
     assert dict(TOTPDevice.objects.values_list("user__email", "key")) == secrets_first
     # Terminal keys are stored as digests, so each run rotates them; everything else reads the same.
     assert _without_keys(first) == _without_keys(second)
@@ -58,6 +60,7 @@ def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> Non
         ("fraud@anzenpay.example", "fraud_analyst"),
         ("finance@anzenpay.example", "finance"),
         ("supervisor@anzenpay.example", "supervisor"),
+        ("duty@anzenpay.example", "supervisor"),
     ]:
         staff = User.objects.get(email=email)
         assert staff.is_staff and not staff.is_superuser
@@ -87,3 +90,15 @@ def test_seed_demo_refuses_to_run_in_production(settings) -> None:
     with pytest.raises(CommandError, match="DJANGO_DEBUG=1"):
         call_command("seed_demo", stdout=StringIO())
     assert not User.objects.exists()
+
+
+def test_seed_demo_leaves_a_7pay_shaped_history_under_the_live_rule_for_a_hunt_to_find(settings) -> None:
+    settings.DEBUG = True
+    _seed()
+    _seed()
+    for email, _name, _kana, topup_yen, purchases in FRAUD_VICTIMS:
+        victim = User.objects.get(email=email)
+        assert list(TopUp.objects.filter(user=victim).values_list("channel", "amount_yen")) == [("charge.atm", topup_yen)]
+        assert sorted(Payment.objects.filter(user=victim).values_list("amount_yen", flat=True)) == sorted(p for _d, p in purchases)
+        assert wallet_balance(victim) == topup_yen - sum(p for _d, p in purchases)
+    assert not RiskDecision.objects.filter(outcome=RiskOutcome.REVIEW).exists()

@@ -1,5 +1,9 @@
-"""Demo accounts for a newcomer's first look: customers, one staff member per role,
-a superuser, and one new staff member who still has to enrol an authenticator.
+"""Demo accounts for a newcomer's first look: customers, one staff member per role
+(two supervisors, so one can approve what the other asks: B04), a superuser, and
+one new staff member who still has to enrol an authenticator. Six customers carry
+a 7pay-shaped history (a cash top-up, then store spending within the hour) for a
+look-back hunt to find; each amount stays under the live rule's thresholds, as the
+real attackers' did.
 
 Idempotent: running it again keeps the same accounts and TOTP secrets and resets
 the demo passwords. Refused when DEBUG is off, so demo passwords never reach a
@@ -49,8 +53,20 @@ ACCOUNTS = [
     DemoAccount("fraud@anzenpay.example", "demo-pass-fraud-2026", "Demo Fraud Analyst", role="fraud_analyst"),
     DemoAccount("finance@anzenpay.example", "demo-pass-finance-2026", "Demo Finance", role="finance"),
     DemoAccount("supervisor@anzenpay.example", "demo-pass-supervisor-2026", "Demo Supervisor", role="supervisor"),
+    DemoAccount("duty@anzenpay.example", "demo-pass-duty-2026", "Demo Duty Supervisor", role="supervisor"),
     DemoAccount("admin@anzenpay.example", "demo-pass-admin-2026", "Demo Superuser", superuser=True),
     DemoAccount("newstaff@anzenpay.example", "demo-pass-newstaff-2026", "Demo New Staff", role="support", totp=False, enrolment_open=True),
+]
+
+
+# (email, full name, kana, top-up, purchases): goods that resell easily, as in INCIDENT.md.
+FRAUD_VICTIMS = [
+    ("kenji@example.jp", "鈴木 健二", "スズキ ケンジ", 9_000, [("電子タバコ", 4_980), ("ギフトカード", 3_000)]),
+    ("yuki@example.jp", "高橋 由紀", "タカハシ ユキ", 9_500, [("ギフトカード", 5_000), ("ギフトカード", 3_000)]),
+    ("akira@example.jp", "田中 明", "タナカ アキラ", 8_000, [("電子タバコ", 7_560)]),
+    ("mai@example.jp", "伊藤 舞", "イトウ マイ", 9_000, [("ギフトカード", 5_000), ("電子タバコ", 3_980)]),
+    ("sho@example.jp", "渡辺 翔", "ワタナベ ショウ", 7_000, [("ギフトカード", 6_500)]),
+    ("rin@example.jp", "山本 凛", "ヤマモト リン", 9_900, [("電子タバコ", 4_980), ("ギフトカード", 4_900)]),
 ]
 
 
@@ -85,9 +101,12 @@ class Command(BaseCommand):
                     secret = "(enrol at /staff/enrol/)"
                 rows.append((account.email, account.password, role, secret or "-"))
             terminal_rows = self._merchant()
-            self._demo_money(
-                User.objects.get(email=ACCOUNTS[0].email), Terminal.objects.get(merchant__code=DEMO_MERCHANT[0], name="Register 1")
-            )
+            register = Terminal.objects.get(merchant__code=DEMO_MERCHANT[0], name="Register 1")
+            atm = Terminal.objects.get(merchant__code=DEMO_MERCHANT[0], name="ATM 1")
+            self._demo_money(User.objects.get(email=ACCOUNTS[0].email), register)
+            for email, full_name, kana, topup_yen, purchases in FRAUD_VICTIMS:
+                victim = self._account(DemoAccount(email, f"demo-pass-{email.split('@')[0]}-2026", full_name, kana, totp=False))
+                self._demo_fraud(victim, atm, register, topup_yen, purchases)
         if not options["quiet_table"]:
             self._print(rows)
             self._print_terminals(terminal_rows)
@@ -148,6 +167,21 @@ class Command(BaseCommand):
             description="おにぎり・お茶",
         )
 
+    def _demo_fraud(self, victim: User, atm: Terminal, register: Terminal, topup_yen: int, purchases: list[tuple[str, int]]) -> None:
+        """A taken-over account's day, once: cash in at the ATM, then resellable goods at the register."""
+        if TopUp.objects.filter(user=victim).exists():
+            return
+        key = victim.email.split("@")[0]
+        topup_cash(terminal=atm, code=payment_code_issue(user=victim).code, amount_yen=topup_yen, idempotency_key=f"demo-fraud-{key}-topup")
+        for index, (description, amount_yen) in enumerate(purchases):
+            payment_redeem(
+                terminal=register,
+                code=payment_code_issue(user=victim).code,
+                amount_yen=amount_yen,
+                idempotency_key=f"demo-fraud-{key}-{index}",
+                description=description,
+            )
+
     def _print_terminals(self, rows: list[tuple[str, str, str]]) -> None:
         out = self.stdout
         out.write("Store terminals (API keys; send as 'Authorization: Terminal <key>', new keys on every seed):")
@@ -173,5 +207,7 @@ class Command(BaseCommand):
         out.write(f"Customer API:    {site}/api/v1/  (docs: {site}/api/docs/)")
         out.write(f"Staff admin:     {site}/admin/  (email, password and a code from the TOTP secret)")
         out.write(f"Staff enrolment: {site}/staff/enrol/  (newstaff@ sets up an authenticator here)")
+        victims = ", ".join(email.split("@")[0] + "@" for email, *_rest in FRAUD_VICTIMS)
+        out.write(f"Taken-over accounts for a look-back hunt: {victims} (cash top-up, then store spending within the hour).")
         out.write("Add a secret to an authenticator app by manual entry, or print a code with:")
         out.write("  .venv/bin/python -c \"import pyotp; print(pyotp.TOTP('<secret>').now())\"")
