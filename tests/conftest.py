@@ -41,8 +41,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def reference_data_restore() -> None:
-    """Write again the rows wallet's data migrations create (channel switches, system
-    accounts, default limits, default risk rules).
+    """Write again the rows the data migrations create (channel switches, system
+    accounts, default limits, default risk rules, staff roles with their permissions).
 
     A ``transaction=True`` test ends with a flush that empties every table, so the
     next one would start without them. ``serialized_rollback`` cannot help: the
@@ -52,6 +52,10 @@ def reference_data_restore() -> None:
     import_module("wallet.migrations.0002_channel_switch_rows").create_rows(django_apps, None)
     import_module("wallet.migrations.0004_ledger_rules").rows_forward(django_apps, None)
     import_module("wallet.migrations.0005_default_risk_rules").forward(django_apps, None)
+    # The staff roles and their permissions (backoffice's grant migrations, in order).
+    import_module("backoffice.migrations.0004_staff_groups").forward(django_apps, None)
+    for grants in ("0005_money_permissions", "0007_freeze_permissions", "0009_incident_permissions"):
+        import_module(f"backoffice.migrations.{grants}").grant(django_apps, None)
     from wallet.services.risk import risk_rules_cache_clear
 
     risk_rules_cache_clear()

@@ -47,7 +47,7 @@ ADDED = {
 }
 
 
-forward, backward = role_grants(ADDED)
+grant, revoke = role_grants(ADDED)
 
 
 class Migration(migrations.Migration):
@@ -55,4 +55,4 @@ class Migration(migrations.Migration):
         ("backoffice", "0004_staff_groups"),
         ("wallet", "0005_default_risk_rules"),
     ]
-    operations = [migrations.RunPython(forward, backward)]
+    operations = [migrations.RunPython(grant, revoke)]
