@@ -166,7 +166,8 @@ MONEY_MODELS = [
 
 ROLE_PAGES = {
     "finance": {"ledgeraccount", "transfer", "entry", "topup", "payment", "paymentrefund", "merchant", "limitpolicy"},
-    "support": {"topup", "payment", "paymentrefund", "card", "transactionreport", "accountfreeze", "merchant", "terminal"},
+    # Support reads risk decisions to answer a customer whose top-up is held (the review queue shows them).
+    "support": {"topup", "payment", "paymentrefund", "card", "transactionreport", "accountfreeze", "merchant", "terminal", "riskdecision"},
     "fraud_analyst": {
         "topup", "payment", "paymentrefund", "card", "transactionreport", "accountfreeze", "merchant", "terminal",
         "riskdecision", "riskrule", "limitpolicy",

@@ -73,6 +73,8 @@ KINDS = {
     "card_removed",
     "topup_receipt",
     "topup_held",
+    "topup_rejected",
+    "compensation_paid",
     "payment_receipt",
     "payment_refund_receipt",
     "wallet_locked",

@@ -285,3 +285,98 @@ def topup_release(*, topup: TopUp, acting_user: User | None) -> TopUp:
         locked.save(update_fields=["release_transfer", "status", "failure_code"])
         notification_enqueue(user=locked.user, kind="topup_receipt", context=_receipt_context(locked))
     return locked
+
+
+class TopUpRefundFailed(MoneyError):
+    code = "topup_refund_failed"
+    default_message = _("The card gateway did not refund this top-up. Nothing was changed; try again later.")
+    http_status = 502
+
+
+def _card_refund(topup: TopUp) -> str:
+    """Refund a held card top-up's charge; returns the gateway's refund id ("" if the issuer already reversed it)."""
+    from ..adapters.cards import GatewayError, GatewayTimeout, get_card_gateway
+
+    if not topup.gateway_charge_id:
+        raise TopUpRefundFailed(_("This top-up has no card charge to refund. Nothing was changed."))
+    try:
+        result = get_card_gateway().refund(
+            charge_id=topup.gateway_charge_id, amount_yen=topup.amount_yen, idempotency_key=f"topup-reject:{topup.public_id}"
+        )
+    except GatewayTimeout as exc:
+        raise TopUpRefundFailed(
+            _("The card gateway did not answer. Nothing was changed; try again: the card will not be refunded twice.")
+        ) from exc
+    except GatewayError as exc:
+        raise TopUpRefundFailed() from exc
+    if result.succeeded:
+        return result.refund_id
+    if result.failure_code == "charge_reversed":
+        # The issuer already took the charge back (a chargeback): the cardholder has the money, the acquirer will not pay us it.
+        return ""
+    logger.warning("card gateway refused to refund top-up %s: %s", topup.pk, result.failure_code)
+    raise TopUpRefundFailed()
+
+
+def topup_reject(*, topup: TopUp, acting_user: User | None, reason: str) -> TopUp:
+    """Send a held top-up back instead of releasing it (after review).
+
+    A card top-up is refunded to the card through the gateway, and the ledger
+    reverses its transfer (held top-ups back to card clearing). Cash from a store
+    register or an ATM cannot be handed back by us: it moves from held top-ups
+    to refund payable, owed to the customer until they claim it. The top-up
+    becomes rejected, its risk decision is marked reviewed and the customer is told.
+
+    The top-up row stays locked during the gateway call, so a release or a
+    second rejection waits and then finds it rejected; the refund's idempotency
+    key makes a retry after a timeout or a crash replay the same refund rather
+    than make a second one. A rejected top-up is returned unchanged.
+    """
+    reason = reason.strip()
+    if not reason:
+        raise MoneyError(_("A reason is required."))
+    with transaction.atomic():
+        locked = (
+            TopUp.objects.select_for_update(of=("self",))
+            .select_related("user", "card", "terminal", "transfer", "risk_decision")
+            .get(pk=topup.pk)
+        )
+        if locked.status == TopUp.Status.REJECTED:
+            return locked
+        if locked.status != TopUp.Status.HELD or locked.transfer is None:
+            raise TopUpNotHeld(_("Only a top-up held for review can be rejected."))
+        held = system_account("held_topups")
+        if locked.card_id is not None:
+            refund_id = _card_refund(locked)
+            where = f"refund {refund_id}" if refund_id else "already reversed by the card issuer"
+            transfer_post(
+                kind=Transfer.Kind.REVERSAL,
+                legs=[
+                    Leg(held, -locked.amount_yen),
+                    Leg(system_account(CLEARING_ACCOUNT[TopUp.Channel(locked.channel)]), locked.amount_yen),
+                ],
+                idempotency_key=f"topup-reject:{locked.pk}",
+                description=f"Rejected top-up returned to the card ({where}): {reason}",
+                acting_user=acting_user,
+                reverses=locked.transfer,
+            )
+            locked.failure_code = "refunded_to_card" if refund_id else "reversed_by_issuer"
+        else:
+            transfer_post(
+                kind=Transfer.Kind.ADJUSTMENT,
+                legs=[Leg(held, -locked.amount_yen), Leg(system_account("refund_payable"), locked.amount_yen)],
+                idempotency_key=f"topup-reject:{locked.pk}",
+                description=f"Rejected cash top-up {locked.public_id} owed to the customer: {reason}",
+                acting_user=acting_user,
+            )
+            locked.failure_code = "owed_to_customer"
+        locked.status = TopUp.Status.REJECTED
+        locked.save(update_fields=["status", "failure_code"])
+        if locked.risk_decision_id is not None:
+            RiskDecision.objects.filter(pk=locked.risk_decision_id, reviewed_at__isnull=True).update(reviewed_at=timezone.now())
+        notification_enqueue(
+            user=locked.user,
+            kind="topup_rejected",
+            context={**_receipt_context(locked), "destination": "card" if locked.card_id is not None else "claim"},
+        )
+    return locked
