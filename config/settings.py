@@ -143,6 +143,10 @@ CELERY_BEAT_SCHEDULE = {
     "idempotency-purge": {"task": "wallet.tasks.idempotency_purge", "schedule": 3600.0},
     # A staff freeze of everything that has expired gives the customer sign-in back.
     "freezes-expired-release": {"task": "backoffice.tasks.freezes_expired_release", "schedule": 300.0},
+    # Issuers' chargebacks reported by the card gateway, so nobody compensates a charge the issuer already returned.
+    "card-reversals-sync": {"task": "backoffice.tasks.card_reversals_sync", "schedule": 600.0},
+    # Compensation rows of rejected or expired approvals are released so the transaction can be requested again.
+    "compensations-release-stale": {"task": "backoffice.tasks.compensations_release_stale", "schedule": 900.0},
 }
 
 # --- Authentication ----------------------------------------------------------

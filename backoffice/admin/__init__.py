@@ -12,11 +12,13 @@ They live here, not in ``wallet/admin.py``, because ``wallet`` must not import
   field, no digests, no session keys, no OTP device secrets.
 
 Registrations by area: ``accounts`` (customers, staff, roles, authentication),
-``switches``, ``approvals`` (maker-checker requests), ``cases`` (fraud cases, worked on the incident pages), ``audit_log``, ``money`` (ledger, top-ups, payments, cards, holds)
-and ``risk`` (rules, decisions, limits). Shared bases are in ``base``.
+``switches``, ``approvals`` (maker-checker requests), ``cases`` (fraud cases,
+worked on the incident pages), ``compensation`` (and recorded card chargebacks),
+``audit_log``, ``money`` (ledger, top-ups, payments, cards, holds) and ``risk``
+(rules, decisions, limits). Shared bases are in ``base``.
 """
 
-from . import accounts, approvals, audit_log, cases, money, risk, switches
+from . import accounts, approvals, audit_log, cases, compensation, money, risk, switches
 from .base import AuditedAdmin, ReadOnlyAdmin
 
-__all__ = ["AuditedAdmin", "ReadOnlyAdmin", "accounts", "approvals", "audit_log", "cases", "money", "risk", "switches"]
+__all__ = ["AuditedAdmin", "ReadOnlyAdmin", "accounts", "approvals", "audit_log", "cases", "compensation", "money", "risk", "switches"]

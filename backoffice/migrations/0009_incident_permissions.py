@@ -32,6 +32,8 @@ FINANCE = [
     "backoffice.view_compensation",
     "backoffice.report_compensation",
     "wallet.view_cardreversal",
+    # Requesting a ledger correction; a second person with check_approval carries it out (B04).
+    "wallet.add_transfer",
 ]
 SUPERVISOR = sorted({*WORK_CASES, *FINANCE, "backoffice.run_massreset"})
 ADDED = {"support": SEE_CASES, "fraud_analyst": WORK_CASES, "finance": FINANCE, "supervisor": SUPERVISOR}

@@ -31,6 +31,7 @@ from ..models import APPROVAL_LIFETIME, Approval
 from .audit import staff_action_record
 from .compensation import COMPENSATION_REQUEST_PERMISSION, compensation_execute, compensation_validate
 from .freezes import UNFREEZE_REQUEST_PERMISSION, unfreeze_execute, unfreeze_validate
+from .ledger_corrections import LEDGER_CORRECTION_REQUEST_PERMISSION, ledger_correction_execute, ledger_correction_validate
 from .mass_reset import MASS_RESET_REQUEST_PERMISSION, mass_reset_execute, mass_reset_validate
 
 CHECK_PERMISSION = "backoffice.check_approval"
@@ -95,6 +96,11 @@ EXECUTORS: dict[str, Executor] = {
         request_permission=COMPENSATION_REQUEST_PERMISSION,
         validate=compensation_validate,
         execute=compensation_execute,
+    ),
+    Approval.Kind.LEDGER_CORRECTION: Executor(
+        request_permission=LEDGER_CORRECTION_REQUEST_PERMISSION,
+        validate=ledger_correction_validate,
+        execute=ledger_correction_execute,
     ),
     Approval.Kind.MASS_RESET: Executor(
         request_permission=MASS_RESET_REQUEST_PERMISSION,

@@ -1,0 +1,134 @@
+"""Compensation is paid at most once per fraudulent transaction, however people race
+(issue 4 §7, B02, B04): supervisors approving the same request at once, and
+analysts requesting the same case at once. Real threads, real transactions."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections import Counter
+from collections.abc import Callable
+from functools import partial
+
+import pytest
+from django.db import connection
+
+from backoffice.models import Case, Compensation
+from backoffice.services.approvals import ApprovalRefused, approval_approve
+from backoffice.services.cases import case_open_or_join
+from backoffice.services.compensation import CompensationRefused, compensation_request
+from tests.backoffice.helpers import make_staff
+from tests.conftest import make_customer
+from tests.money import fund_wallet, make_card, make_terminal
+from wallet.models import GatewayCharge, TopUp, Transfer, User
+from wallet.selectors import wallet_balance
+from wallet.services.ledger_audit import ledger_verify
+from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.topups import topup_card
+
+PARALLEL = 8
+
+
+def staff(email: str, role: str) -> User:
+    return make_staff(email, role, totp=False)
+
+
+def race(attempts: list[Callable[[], object]]) -> Counter[str]:
+    """Run each attempt in its own thread, released together; count outcomes by refusal code."""
+    barrier = threading.Barrier(len(attempts))
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def run(attempt: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            try:
+                attempt()
+                outcome = "done"
+            except (ApprovalRefused, CompensationRefused) as refusal:
+                outcome = refusal.code
+            except Exception as exc:  # a crash is an outcome the assertion shows
+                outcome = f"error:{type(exc).__name__}:{exc}"
+            with lock:
+                outcomes[outcome] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def drained_customer(analyst: User) -> tuple[User, Case, TopUp]:
+    """Own cash spent and a card top-up spent: one wallet credit and one card refund to pay."""
+    customer = make_customer(f"victim-{secrets.token_hex(3)}@example.jp")
+    store = make_terminal()[0]
+    fund_wallet(customer, 3_000, store)
+    topup = topup_card(user=customer, card=make_card(customer), amount_yen=5_000, idempotency_key=secrets.token_hex(8))
+    payment = payment_redeem(
+        terminal=store, code=payment_code_issue(user=customer).code, amount_yen=8_000, idempotency_key=secrets.token_hex(8)
+    )
+    assert topup.transfer is not None
+    case, _opened = case_open_or_join(customer=customer, source="manual", acting_user=analyst, transfers=[topup.transfer, payment.transfer])
+    return customer, case, topup
+
+
+def assert_paid_once(customer: User, topup: TopUp) -> None:
+    paid = Compensation.objects.filter(state=Compensation.State.PAID)
+    assert sorted(paid.values_list("method", "amount_yen")) == [("card_refund", 5_000), ("ledger", 3_000)]
+    assert Transfer.objects.filter(kind=Transfer.Kind.COMPENSATION).count() == 2
+    assert GatewayCharge.objects.filter(status="refund", token=topup.gateway_charge_id).count() == 1
+    assert GatewayCharge.objects.get(charge_id=topup.gateway_charge_id).refunded_yen == 5_000
+    assert wallet_balance(customer) == 3_000
+    assert ledger_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_b04_supervisors_approving_at_once_pay_once() -> None:
+    analyst = staff("fraud@anzenpay.example", "fraud_analyst")
+    checkers = [staff(f"sup{i}@anzenpay.example", "supervisor") for i in range(PARALLEL)]
+    customer, case, topup = drained_customer(analyst)
+    requested = compensation_request(case=case, reason="Drained on 07-03", acting_user=analyst)
+
+    outcomes = race([partial(approval_approve, approval=requested.approval, checker=checker) for checker in checkers])
+
+    assert outcomes == Counter({"done": 1, "not_pending": PARALLEL - 1}), outcomes
+    assert_paid_once(customer, topup)
+    assert Case.objects.get(pk=case.pk).status == Case.Status.COMPENSATED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_b02_requests_racing_for_one_case_request_once() -> None:
+    analysts = [staff(f"fraud{i}@anzenpay.example", "fraud_analyst") for i in range(PARALLEL)]
+    checker = staff("sup@anzenpay.example", "supervisor")
+    customer, case, topup = drained_customer(analysts[0])
+
+    outcomes = race([partial(compensation_request, case=case, reason="Drained", acting_user=analyst) for analyst in analysts])
+
+    assert outcomes == Counter({"done": 1, "nothing_to_pay": PARALLEL - 1}), outcomes
+    live = Compensation.objects.filter(state__in=Compensation.LIVE_STATES)
+    assert live.count() == 2 and len({c.approval_id for c in live}) == 1
+    approval = live.first().approval  # type: ignore[union-attr]
+    assert approval is not None
+    approval_approve(approval=approval, checker=checker)
+    assert_paid_once(customer, topup)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_b02_a_request_racing_an_approval_pays_once() -> None:
+    """While one supervisor pays a case, analysts ask again for it: nothing is requested twice or paid twice."""
+    analysts = [staff(f"fraud{i}@anzenpay.example", "fraud_analyst") for i in range(PARALLEL - 1)]
+    checker = staff("sup@anzenpay.example", "supervisor")
+    customer, case, topup = drained_customer(analysts[0])
+    requested = compensation_request(case=case, reason="Drained", acting_user=analysts[0])
+
+    attempts: list[Callable[[], object]] = [partial(approval_approve, approval=requested.approval, checker=checker)]
+    attempts += [partial(compensation_request, case=case, reason="again", acting_user=analyst) for analyst in analysts]
+    outcomes = race(attempts)
+
+    assert outcomes == Counter({"done": 1, "nothing_to_pay": PARALLEL - 1}), outcomes
+    assert Compensation.objects.count() == 2
+    assert_paid_once(customer, topup)
