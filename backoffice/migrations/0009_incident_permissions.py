@@ -14,6 +14,8 @@ SEE_CASES = [
     "backoffice.view_massreset",
     "wallet.view_transactionreport",
     "wallet.view_riskdecision",
+    # Support may ask to lift a freeze (0007) and must be able to follow the request.
+    "backoffice.view_approval",
 ]
 WORK_CASES = [
     *SEE_CASES,
@@ -29,6 +31,9 @@ WORK_CASES = [
 FINANCE = [
     "backoffice.view_case",
     "backoffice.view_casetransaction",
+    "backoffice.view_caseevent",
+    # The incident console and dashboard show every switch, payouts' own included.
+    "wallet.view_channelswitch",
     "backoffice.view_compensation",
     "backoffice.report_compensation",
     "wallet.view_cardreversal",
