@@ -131,6 +131,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "wallet.tasks.notifications_*": {"queue": "notifications"},
+    # Look-back hunts and mass resets run for minutes: they must not hold up mail or payments.
+    "backoffice.tasks.hunt_*": {"queue": "bulk"},
+    # Mass-reset notices go out through the paced mail lane, not with the batches.
+    "backoffice.tasks.mass_reset_notices_send": {"queue": "notifications"},
+    "backoffice.tasks.mass_reset_*": {"queue": "bulk"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Asia/Tokyo"
@@ -146,6 +151,8 @@ CELERY_BEAT_SCHEDULE = {
     # Issuers' chargebacks reported by the card gateway, so nobody compensates a charge the issuer already returned.
     "card-reversals-sync": {"task": "backoffice.tasks.card_reversals_sync", "schedule": 600.0},
     # Compensation rows of rejected or expired approvals are released so the transaction can be requested again.
+    # Restarts the lanes of a mass reset whose worker died, and expires its unapproved requests.
+    "mass-reset-watchdog": {"task": "backoffice.tasks.mass_reset_watchdog", "schedule": 60.0, "options": {"queue": "bulk"}},
     "compensations-release-stale": {"task": "backoffice.tasks.compensations_release_stale", "schedule": 900.0},
 }
 

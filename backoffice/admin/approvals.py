@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from wallet.request_meta import client_ip
 
 from ..admin_site import staff_admin_site
-from ..models import Approval
+from ..models import Approval, MassReset
 from ..services.approvals import CHECK_PERMISSION, ApprovalRefused, approval_approve, approval_reject
 from .base import ReadOnlyAdmin
 
@@ -37,6 +37,19 @@ class ApprovalDecisionForm(forms.Form):
 
 def approval_change_url(approval: Approval) -> str:
     return reverse("admin:backoffice_approval_change", args=[approval.pk])
+
+
+def approval_subject_link(approval: Approval) -> tuple[str, str] | None:
+    """Where the checker sees in full what approving would do: the payload names rows, the page shows them."""
+    if approval.kind == Approval.Kind.COMPENSATION:
+        return gettext("See each payment this approves"), f"{reverse('admin:incident_compensation_list')}?approval={approval.pk}"
+    if approval.kind == Approval.Kind.MASS_RESET:
+        job = MassReset.objects.filter(approval=approval).only("pk").first()
+        if job is not None:
+            return gettext("See who would be reset"), reverse("admin:incident_mass_reset_detail", args=[job.pk])
+    if approval.kind == Approval.Kind.CHANNEL_ENABLE:
+        return gettext("Open the incident console"), reverse("admin:incident_console")
+    return None
 
 
 @admin.register(Approval, site=staff_admin_site)
@@ -92,5 +105,6 @@ class ApprovalAdmin(ReadOnlyAdmin):
             "is_maker": is_maker,
             "can_decide": self.has_check_permission(request) and not is_maker,
             "can_check": self.has_check_permission(request),
+            "subject_link": approval_subject_link(approval),
         }
         return TemplateResponse(request, "admin/backoffice/approval/detail.html", context, status=400 if form.errors else 200)

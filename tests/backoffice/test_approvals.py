@@ -205,11 +205,11 @@ def test_supervisor_rejects_from_the_page(client: Client) -> None:
     assert not ChannelSwitch.objects.get(name="charge.atm").enabled
 
 
-def test_approvals_are_hidden_from_support_and_not_editable(client: Client) -> None:
+def test_approvals_are_hidden_from_finance_and_not_editable(client: Client) -> None:
     supervisor = make_staff("supervisor@anzenpay.example", "supervisor", totp=False)
     _channel_off(supervisor)
     approval = approval_request(kind=Approval.Kind.CHANNEL_ENABLE, payload={"channel": "charge.atm"}, reason="fixed", maker=supervisor)
-    otp_login(client, make_staff("support@anzenpay.example", "support"))
+    otp_login(client, make_staff("finance@anzenpay.example", "finance"))
     assert client.get(reverse("admin:backoffice_approval_changelist")).status_code == 403
     assert client.get(reverse("admin:backoffice_approval_change", args=[approval.pk])).status_code == 403
     admin_client = otp_login(Client(), make_staff("admin@anzenpay.example", superuser=True))

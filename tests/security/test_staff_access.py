@@ -81,7 +81,7 @@ ROLE_ACCESS = {
     # role: (users list, auth events, switch list, flip a switch, audit log, export audit log)
     "support": (200, 200, 200, 403, 403, 403),
     "fraud_analyst": (200, 200, 200, 200, 200, 403),
-    "finance": (200, 403, 403, 403, 200, 403),
+    "finance": (200, 403, 200, 403, 200, 403),
     "supervisor": (200, 200, 200, 200, 200, 200),
 }
 

@@ -10,6 +10,8 @@ import base64
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -33,7 +35,7 @@ from ..services.api_auth import (
     api_totp_enrolment_confirm,
     api_totp_enrolment_start,
 )
-from ..services.login import LoginRefused
+from ..services.login import LoginRefused, reset_notice_message, reset_required_for, security_reset_in_effect
 from ..services.second_factor import user_has_second_factor
 from .serializers import (
     ApiTokenSerializer,
@@ -92,7 +94,14 @@ class LoginView(AuthThrottledView):
         responses={
             200: LoginResponseSerializer,
             400: BAD_REQUEST,
-            401: OpenApiResponse(ErrorSerializer, description="Email or password incorrect (same answer for unknown accounts)."),
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "Email or password incorrect (`invalid_credentials`, the same answer for unknown accounts). "
+                    "`password_reset_required` (with `reset_at` and `reset_url`) only for an account whose password AnzenPay "
+                    "reset for security, asked from a `device_id` that has logged in to it with its second factor before."
+                ),
+            ),
             429: THROTTLED,
             503: OpenApiResponse(ErrorSerializer, description="Password login is switched off (channel `login.password`)."),
         },
@@ -107,6 +116,8 @@ class LoginView(AuthThrottledView):
                 request=request._request, email=data["email"], password=data["password"], device_id=data.get("device_id") or None
             )
         except LoginRefused as exc:
+            if exc.code == "invalid":
+                return self._invalid(email=data["email"], device_id=data.get("device_id") or None, message=exc.message)
             return Response({"detail": exc.message, "code": REFUSAL_CODE.get(exc.code, exc.code)}, status=REFUSAL_STATUS.get(exc.code, 401))
         body: dict[str, Any]
         if started.challenge is not None:
@@ -128,6 +139,30 @@ class LoginView(AuthThrottledView):
                 "expires_idle_days": _idle_days(),
             }
         return Response(LoginResponseSerializer(body).data)
+
+    @staticmethod
+    def _invalid(*, email: str, device_id: str | None, message: str) -> Response:
+        """A refused password. The app's own known device of an account whose password staff or a mass
+        reset made unusable is told so (``password_reset_required``); everyone else gets the same answer
+        as for an unknown address (A12), with a hint while such resets are pending."""
+        reset_user = reset_required_for(email=email, device_id=device_id)
+        if reset_user is not None:
+            reset_on = timezone.localtime(reset_user.credentials_changed_at)
+            detail = _(
+                "Your password was reset by AnzenPay for security on %(date)s. Your balance and your history are untouched. "
+                "Ask for a reset link: it is sent only to the email address registered on your account. Then log in with your "
+                "new password and your second factor."
+            ) % {"date": reset_on.strftime("%Y-%m-%d")}
+            body = {
+                "detail": detail,
+                "code": "password_reset_required",
+                "reset_at": reset_on.isoformat(),
+                "reset_url": settings.SITE_URL + reverse("wallet:password_reset"),
+            }
+            return Response(body, status=401)
+        if security_reset_in_effect():
+            message = f"{message} {reset_notice_message()}"
+        return Response({"detail": message, "code": REFUSAL_CODE["invalid"]}, status=REFUSAL_STATUS["invalid"])
 
 
 class VerifyView(AuthThrottledView):

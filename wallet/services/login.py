@@ -9,6 +9,7 @@ from axes.utils import reset as axes_reset
 from django.contrib.auth import authenticate, login
 from django.contrib.auth.signals import user_login_failed
 from django.contrib.sessions.models import Session
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -291,3 +292,50 @@ def login_unlock_use(*, user: User, device_id: str, meta: RequestMeta) -> KnownD
         axes_reset(username=user.email)
         auth_event_record(kind=AuthEvent.Kind.UNLOCK_LINK_USED, meta=meta, user=user, detail={"device": device.pk})
     return device
+
+
+# --- Guidance after a staff or mass password reset ----------------------------------------
+
+RESET_NOTICE_CACHE_KEY = "wallet:login:reset-notice"
+RESET_NOTICE_CACHE_SECONDS = 60 * 60
+
+
+def security_reset_in_effect() -> bool:
+    """Whether some customer accounts wait for a reset that staff or a mass reset imposed.
+
+    While they do, the login tells everyone how to get back in. It is a fact about
+    the site, the same for every visitor, so it says nothing about any address
+    (A12). Only the cache is read here, so a refused login does the same database
+    work whoever it is for; ``security_reset_notice_refresh`` writes it.
+    """
+    return bool(cache.get(RESET_NOTICE_CACHE_KEY, False))
+
+
+def security_reset_notice_refresh() -> bool:
+    """Recompute ``security_reset_in_effect`` (off the request path: the reset job and its watchdog call it)."""
+    in_effect = User.objects.filter(must_reset_password=True, is_staff=False).exists()
+    cache.set(RESET_NOTICE_CACHE_KEY, in_effect, RESET_NOTICE_CACHE_SECONDS)
+    return in_effect
+
+
+def reset_required_for(*, email: str, device_id: str | None) -> User | None:
+    """After a refused password: the account behind ``email`` if its password was reset
+    by staff or a mass reset (unusable, so any password is refused) and ``device_id``
+    is one of its known devices, i.e. this browser or app completed a login with the
+    account's second factor before. Only the owner's own device learns that the
+    password was reset and when; anyone else gets the answer an unknown address gets
+    (A12, R02). The same lookup runs for every refused login, so the work does not
+    depend on whether the account exists.
+    """
+    user = User.objects.filter(email=normalize_email(email), must_reset_password=True, is_staff=False).first()
+    if user is None or not device_id or not user_can_log_in(user):
+        return None
+    known = KnownDevice.objects.filter(user=user, device_digest=device_digest(device_id), revoked_at__isnull=True).exists()
+    return user if known else None
+
+
+def reset_notice_message() -> str:
+    return _(
+        "If AnzenPay told you that your password was reset for security, your old password no longer works. "
+        "Ask for a reset link: it is sent only to the email address registered on your account."
+    )

@@ -27,7 +27,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_ratelimit.core import is_ratelimited
 
 from ..access import second_factor_required, step_up_required, url_with_next
-from ..devices import device_cookie_set, device_id_for_response
+from ..devices import device_cookie_set, device_id_for_response, device_id_read
 from ..forms.auth import EmailForm, LoginForm, OtpForm, TotpConfirmForm
 from ..lockout import lockout_response
 from ..models import BackupCodeDevice, User, normalize_email
@@ -43,6 +43,8 @@ from ..services.login import (
     login_unlock_use,
     other_sessions_end,
     password_login_check,
+    reset_required_for,
+    security_reset_in_effect,
     step_up_complete,
     totp_enrolment_finish,
 )
@@ -130,6 +132,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
             except LoginRefused as refused:
                 if refused.code == "locked":
                     return lockout_response(request, None, {"username": form.cleaned_data["username"]})
+                if refused.code == "invalid":
+                    # A password reset by staff or a mass reset: told only to the account's own known device.
+                    reset_user = reset_required_for(email=form.cleaned_data["username"], device_id=device_id_read(request))
+                    if reset_user is not None:
+                        context = {"reset_at": reset_user.credentials_changed_at, "email": reset_user.email}
+                        return render(request, "wallet/auth/login_reset_required.html", context)
                 form.add_error(None, refused.message)
             else:
                 if user_has_second_factor(user):
@@ -147,7 +155,11 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 else:
                     messages.info(request, _("Protect your account: set up an authenticator app before you can pay or top up."))
                     return HttpResponseRedirect(url_with_next("wallet:totp_enrol", _safe_next(request, next_url)))
-    return render(request, "wallet/auth/login.html", {"form": form, "next": next_url}, status=status)
+    reset_notice = security_reset_in_effect()
+    # After a refused login the notice offers to send the link for the address just typed (to the address on record).
+    reset_email = getattr(form, "cleaned_data", {}).get("username", "") if reset_notice and request.method == "POST" else ""
+    context = {"form": form, "next": next_url, "reset_notice": reset_notice, "reset_email": reset_email}
+    return render(request, "wallet/auth/login.html", context, status=status)
 
 
 @never_cache
