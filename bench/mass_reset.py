@@ -45,7 +45,7 @@ from bench.common import ROOT, _maintenance_execute, bench_database_create, inde
 
 BENCH_DB = "anzenpay_bench_reset"
 BASELINE_TABLE = "bench_reset_baseline"
-# The same expression the job uses (backoffice.services.mass_reset._batch_sql).
+# The same expression the job uses (backoffice.services.mass_reset.job._batch_sql).
 UNUSABLE = "'!' || left(md5(random()::text) || md5(random()::text), 40)"
 TABLES = ["wallet_user", "django_session", "wallet_usersession", "wallet_apitoken"]
 

@@ -358,7 +358,7 @@ def test_parallel_lanes_and_duplicates_reset_each_account_exactly_once() -> None
     assert job.approval is not None
     from unittest import mock
 
-    with mock.patch("backoffice.services.mass_reset._lanes_start"):
+    with mock.patch("backoffice.services.mass_reset.requests._lanes_start"):
         approval_approve(approval=job.approval, checker=checker)
     outcomes: list[str] = []
 
