@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
@@ -70,3 +73,34 @@ def latest_sms_code(phone: str) -> str:
     found = re.search(r"(?<!\d)(\d{6})(?!\d)", message.body)
     assert found, f"no 6-digit code in SMS: {message.body!r}"
     return found.group(1)
+
+
+def race(attempts: list[Callable[[], object]], *, refusals: tuple[type[Exception], ...], success: str) -> Counter[str]:
+    """Run every attempt in its own thread, released together by a barrier; count the
+    outcomes: ``success``, the ``code`` of an expected refusal, or ``error:…`` for a
+    crash (so the assertion shows it). Each thread closes its database connection."""
+    barrier = threading.Barrier(len(attempts))
+    outcomes: Counter[str] = Counter()
+    lock = threading.Lock()
+
+    def run(attempt: Callable[[], object]) -> None:
+        try:
+            barrier.wait()
+            try:
+                attempt()
+                outcome = success
+            except refusals as refusal:
+                outcome = str(getattr(refusal, "code", type(refusal).__name__))
+            except Exception as exc:  # a crash is an outcome the assertion shows
+                outcome = f"error:{type(exc).__name__}:{exc}"
+            with lock:
+                outcomes[outcome] += 1
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes

@@ -5,13 +5,11 @@ analysts requesting the same case at once. Real threads, real transactions."""
 from __future__ import annotations
 
 import secrets
-import threading
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
 
 import pytest
-from django.db import connection
 
 from backoffice.models import Case, Compensation
 from backoffice.services.approvals import ApprovalRefused, approval_approve
@@ -19,6 +17,7 @@ from backoffice.services.cases import case_open_or_join
 from backoffice.services.compensation import CompensationRefused, compensation_request
 from tests.backoffice.helpers import make_staff
 from tests.conftest import make_customer
+from tests.helpers import race as race_threads
 from tests.money import fund_wallet, make_card, make_terminal
 from wallet.models import GatewayCharge, TopUp, Transfer, User
 from wallet.selectors import wallet_balance
@@ -34,32 +33,7 @@ def staff(email: str, role: str) -> User:
 
 
 def race(attempts: list[Callable[[], object]]) -> Counter[str]:
-    """Run each attempt in its own thread, released together; count outcomes by refusal code."""
-    barrier = threading.Barrier(len(attempts))
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def run(attempt: Callable[[], object]) -> None:
-        try:
-            barrier.wait()
-            try:
-                attempt()
-                outcome = "done"
-            except (ApprovalRefused, CompensationRefused) as refusal:
-                outcome = refusal.code
-            except Exception as exc:  # a crash is an outcome the assertion shows
-                outcome = f"error:{type(exc).__name__}:{exc}"
-            with lock:
-                outcomes[outcome] += 1
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+    return race_threads(attempts, refusals=(ApprovalRefused, CompensationRefused), success="done")
 
 
 def drained_customer(analyst: User) -> tuple[User, Case, TopUp]:

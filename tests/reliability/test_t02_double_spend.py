@@ -8,7 +8,6 @@ balance, and the ledger must still prove out.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -16,9 +15,9 @@ from datetime import timedelta
 from functools import partial
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
+from tests.helpers import race as race_threads
 from wallet.models import LedgerAccount, Payment, PaymentCode, Terminal, Transfer, User
 from wallet.services.ledger import Leg, MoneyError, new_idempotency_key, system_account, transfer_post, wallet_account_for
 from wallet.services.ledger_audit import ledger_verify
@@ -45,33 +44,8 @@ def terminals(count: int) -> list[Terminal]:
     return [terminal_create(merchant=merchant, name=f"Register {i}", kind=Terminal.Kind.STORE_REGISTER)[0] for i in range(count)]
 
 
-def race(attempts: list[Callable[[], Payment]]) -> Counter[str]:
-    """Run every attempt in its own thread, released together; count outcomes by error code."""
-    barrier = threading.Barrier(len(attempts))
-    outcomes: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def run(attempt: Callable[[], Payment]) -> None:
-        try:
-            barrier.wait()
-            try:
-                attempt()
-                outcome = "paid"
-            except MoneyError as refusal:
-                outcome = refusal.code
-            except Exception as exc:  # a crash is an outcome the assertion shows
-                outcome = f"error:{type(exc).__name__}:{exc}"
-            with lock:
-                outcomes[outcome] += 1
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(attempt,)) for attempt in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return outcomes
+def race(attempts: list[Callable[[], object]]) -> Counter[str]:
+    return race_threads(attempts, refusals=(MoneyError,), success="paid")
 
 
 def assert_exactly_one_payment(user: User, wallet: LedgerAccount, outcomes: Counter[str], label: str) -> None:
