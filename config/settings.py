@@ -136,6 +136,10 @@ CELERY_TASK_ROUTES = {
     # Mass-reset notices go out through the paced mail lane, not with the batches.
     "backoffice.tasks.mass_reset_notices_send": {"queue": "notifications"},
     "backoffice.tasks.mass_reset_*": {"queue": "bulk"},
+    # Holder notices of a shutdown are queued in batches with the other long jobs.
+    "refunds.tasks.shutdown_notices_queue": {"queue": "bulk"},
+    # Payout batches, their delivery and result imports have a queue of their own: finance's day never waits for mail.
+    "refunds.tasks.payout*": {"queue": "payouts"},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Asia/Tokyo"
@@ -154,7 +158,11 @@ CELERY_BEAT_SCHEDULE = {
     # Restarts the lanes of a mass reset whose worker died, and expires its unapproved requests.
     "mass-reset-watchdog": {"task": "backoffice.tasks.mass_reset_watchdog", "schedule": 60.0, "options": {"queue": "bulk"}},
     "compensations-release-stale": {"task": "backoffice.tasks.compensations_release_stale", "schedule": 900.0},
+    # Service end closes the money channels on schedule; the claim window closes at its deadline.
+    "refund-programme-deadlines": {"task": "refunds.tasks.programme_deadlines", "schedule": 60.0},
 }
+# Holder notices of a shutdown fall due at this rate, under NOTIFICATIONS_PER_SECOND so other mail still flows.
+SHUTDOWN_NOTICES_PER_SECOND = env_int("SHUTDOWN_NOTICES_PER_SECOND", 20)
 
 # --- Authentication ----------------------------------------------------------
 AUTH_USER_MODEL = "wallet.User"

@@ -52,10 +52,12 @@ def reference_data_restore() -> None:
     import_module("wallet.migrations.0002_channel_switch_rows").create_rows(django_apps, None)
     import_module("wallet.migrations.0004_ledger_rules").rows_forward(django_apps, None)
     import_module("wallet.migrations.0005_default_risk_rules").forward(django_apps, None)
+    import_module("wallet.migrations.0008_payout_clearing").create_rows(django_apps, None)
     # The staff roles and their permissions (backoffice's grant migrations, in order).
     import_module("backoffice.migrations.0004_staff_groups").forward(django_apps, None)
     for grants in ("0005_money_permissions", "0006_approvals", "0007_freeze_permissions", "0009_incident_permissions"):
         import_module(f"backoffice.migrations.{grants}").grant(django_apps, None)
+    import_module("refunds.migrations.0002_role_permissions").grant(django_apps, None)
     from wallet.services.risk import risk_rules_cache_clear
 
     risk_rules_cache_clear()

@@ -20,7 +20,7 @@ from wallet.request_meta import client_ip
 
 from ..admin_site import staff_admin_site
 from ..models import Approval, MassReset
-from ..services.approvals import CHECK_PERMISSION, ApprovalRefused, approval_approve, approval_reject
+from ..services.approvals import CHECK_PERMISSION, EXECUTORS, ApprovalRefused, approval_approve, approval_check_permission, approval_reject
 from .base import ReadOnlyAdmin
 
 
@@ -41,6 +41,9 @@ def approval_change_url(approval: Approval) -> str:
 
 def approval_subject_link(approval: Approval) -> tuple[str, str] | None:
     """Where the checker sees in full what approving would do: the payload names rows, the page shows them."""
+    executor = EXECUTORS.get(approval.kind)
+    if executor is not None and executor.subject_link is not None:
+        return executor.subject_link(approval)
     if approval.kind == Approval.Kind.COMPENSATION:
         return gettext("See each payment this approves"), f"{reverse('admin:incident_compensation_list')}?approval={approval.pk}"
     if approval.kind == Approval.Kind.MASS_RESET:
@@ -64,8 +67,9 @@ class ApprovalAdmin(ReadOnlyAdmin):
     def payload_summary(self, obj: Approval) -> str:
         return obj.payload_summary
 
-    def has_check_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(CHECK_PERMISSION))
+    def has_check_permission(self, request: HttpRequest, approval: Approval | None = None) -> bool:
+        permission = approval_check_permission(approval.kind) if approval is not None else CHECK_PERMISSION
+        return bool(request.user.has_perm(permission))
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -77,7 +81,7 @@ class ApprovalAdmin(ReadOnlyAdmin):
             raise PermissionDenied
         form = ApprovalDecisionForm(request.POST or None)
         if request.method == "POST":
-            if not self.has_check_permission(request):
+            if not self.has_check_permission(request, approval):
                 raise PermissionDenied
             if form.is_valid():
                 decide = approval_approve if form.cleaned_data["decision"] == "approve" else approval_reject
@@ -103,8 +107,8 @@ class ApprovalAdmin(ReadOnlyAdmin):
             "form": form,
             "is_pending": approval.state == Approval.State.PENDING and not approval.is_expired(),
             "is_maker": is_maker,
-            "can_decide": self.has_check_permission(request) and not is_maker,
-            "can_check": self.has_check_permission(request),
+            "can_decide": self.has_check_permission(request, approval) and not is_maker,
+            "can_check": self.has_check_permission(request, approval),
             "subject_link": approval_subject_link(approval),
         }
         return TemplateResponse(request, "admin/backoffice/approval/detail.html", context, status=400 if form.errors else 200)

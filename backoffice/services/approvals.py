@@ -54,6 +54,10 @@ class Executor:
     validate: Callable[[dict[str, Any]], None]
     # Runs the act inside the approval's transaction.
     execute: Callable[[Approval, User, str | None], None]
+    # The permission the checker needs; a payout release is checked by a second finance user, not a supervisor.
+    check_permission: str = CHECK_PERMISSION
+    # Where the checker sees in full what approving would do: (link text, url), for kinds registered from above.
+    subject_link: Callable[[Approval], tuple[str, str] | None] | None = None
 
 
 def _channel_enable_validate(payload: dict[str, Any]) -> None:
@@ -110,6 +114,20 @@ EXECUTORS: dict[str, Executor] = {
 }
 
 
+def approval_executor_register(kind: str, executor: Executor) -> None:
+    """For apps above the back-office (refunds), which it may not import: they add
+    their kinds' executors when Django starts (``AppConfig.ready``)."""
+    if kind not in Approval.Kind.values:
+        raise ValueError(f"unknown approval kind {kind!r}")
+    EXECUTORS[kind] = executor
+
+
+def approval_check_permission(kind: str) -> str:
+    """The permission a person needs to approve or reject a request of this kind."""
+    executor = EXECUTORS.get(kind)
+    return executor.check_permission if executor is not None else CHECK_PERMISSION
+
+
 def approval_executor(kind: str) -> Executor:
     executor = EXECUTORS.get(kind)
     if executor is None:
@@ -150,7 +168,7 @@ def approval_request(*, kind: str, payload: dict[str, Any], reason: str, maker: 
 def _decision_refusal(approval: Approval, checker: User) -> ApprovalRefused | None:
     if checker.pk == approval.maker_id:
         return ApprovalRefused("own_request", gettext("You made this request, so a different person must approve or reject it."))
-    if not checker.has_perm(CHECK_PERMISSION):
+    if not checker.has_perm(approval_check_permission(approval.kind)):
         return ApprovalRefused("not_allowed", gettext("You are not allowed to approve or reject requests."))
     if approval.state != Approval.State.PENDING:
         return ApprovalRefused(

@@ -22,6 +22,7 @@ ACTIVITY_KINDS = [
     Transfer.Kind.REVERSAL,
     Transfer.Kind.COMPENSATION,
     Transfer.Kind.REFUND_CLAIM,
+    Transfer.Kind.REFUND_CLAIM_RETURN,
     Transfer.Kind.ADJUSTMENT,
 ]
 AMOUNT_DIGITS_MAX = 9

@@ -33,6 +33,7 @@ class LedgerAccount(models.Model):
         COMPENSATION_EXPENSE = "compensation_expense", _("Compensation expense")
         REFUND_PAYABLE = "refund_payable", _("Refund payable")
         UNCLAIMED_BALANCES = "unclaimed_balances", _("Unclaimed balances")
+        PAYOUT_CLEARING = "payout_clearing", _("Refund payouts sent to banks and Japan Post")
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # System accounts are found by code ("card_clearing", "merchant_payable:12").
@@ -72,6 +73,9 @@ class Transfer(models.Model):
         REVERSAL = "reversal", _("Reversal")
         COMPENSATION = "compensation", _("Compensation")
         REFUND_CLAIM = "refund_claim", _("Refund claim")
+        REFUND_CLAIM_RETURN = "refund_claim_return", _("Refund claim rejected: balance returned")
+        REFUND_PAYOUT = "refund_payout", _("Refund payouts released")
+        REFUND_PAYOUT_RETURN = "refund_payout_return", _("Refund payout returned by the bank")
         ADJUSTMENT = "adjustment", _("Adjustment")
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)

@@ -79,6 +79,12 @@ KINDS = {
     "payment_refund_receipt",
     "wallet_locked",
     "wallet_unlocked",
+    # The refund programme's (refunds app).
+    "shutdown_notice",
+    "refund_claim_received",
+    "refund_claim_rejected",
+    "refund_payout_returned",
+    "refund_claim_paid",
 }
 
 

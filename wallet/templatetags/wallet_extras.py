@@ -29,3 +29,12 @@ def device_summary(user_agent: str | None) -> str:
     if browser or system:
         return browser or system
     return re.sub(r"\s+", " ", raw)[:40]
+
+
+@register.filter
+def yen(amount_yen: int | None) -> str:
+    """Whole yen as people read them: ¥12,345."""
+    if amount_yen is None:
+        return "—"
+    value = int(amount_yen)
+    return f"-¥{-value:,}" if value < 0 else f"¥{value:,}"
