@@ -7,7 +7,10 @@ from backoffice.admin_site import staff_admin_site
 
 urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
+    # Before the admin site, whose catch-all view would answer 404 for these.
+    path("admin/refund-desk/", include("refunds.staff_urls")),
     path("admin/", staff_admin_site.urls),
+    path("refund/", include("refunds.urls")),
     path("staff/", include("backoffice.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
