@@ -8,10 +8,9 @@ class RefundsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # The back-office may not import refunds, so refunds hands it the executors of its approval kinds.
-        from backoffice.models import Approval
-        from backoffice.services.approvals import approval_executor_register
+        # The back-office and the wallet may not import refunds, so refunds hands them what they run for it:
+        # the executors of its approval kinds and the link builders of its mails.
+        from .services import contact, late_claims, payouts
 
-        from .services.late_claims import LATE_CLAIM_EXECUTOR
-
-        approval_executor_register(Approval.Kind.LATE_CLAIM, LATE_CLAIM_EXECUTOR)
+        for module in (late_claims, payouts, contact):
+            module.register()

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.translation import gettext
 
 from backoffice.models import Approval
-from backoffice.services.approvals import ApprovalRefused, Executor, approval_request
+from backoffice.services.approvals import ApprovalRefused, Executor, approval_executor_register, approval_request
 from backoffice.services.audit import staff_action_record
 from wallet.models import User
 
@@ -96,6 +96,10 @@ def _late_claim_link(approval: Approval) -> tuple[str, str] | None:
     if not isinstance(claim_id, int):
         return None
     return gettext("See the claim"), reverse("admin:refunds_refundclaim_change", args=[claim_id])
+
+
+def register() -> None:
+    approval_executor_register(Approval.Kind.LATE_CLAIM, LATE_CLAIM_EXECUTOR)
 
 
 LATE_CLAIM_EXECUTOR = Executor(

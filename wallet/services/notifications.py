@@ -85,7 +85,16 @@ KINDS = {
     "refund_claim_rejected",
     "refund_payout_returned",
     "refund_claim_paid",
+    "refund_contact_link",
+    "refund_status_link",
 }
+
+
+def notification_link_builder_register(kind: str, builder: LinkBuilder) -> None:
+    """For apps above the wallet (refunds), whose mails carry a link minted at render time."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    LINK_BUILDERS[kind] = builder
 
 
 def notification_enqueue(*, user: User, kind: str, context: dict[str, Any] | None = None, to_address: str | None = None) -> Notification:
