@@ -205,13 +205,15 @@ def test_supervisor_rejects_from_the_page(client: Client) -> None:
     assert not ChannelSwitch.objects.get(name="charge.atm").enabled
 
 
-def test_approvals_are_hidden_from_finance_and_not_editable(client: Client) -> None:
+def test_finance_sees_approvals_but_cannot_decide_incident_ones_and_nobody_edits_them(client: Client) -> None:
     supervisor = make_staff("supervisor@anzenpay.example", "supervisor", totp=False)
     _channel_off(supervisor)
     approval = approval_request(kind=Approval.Kind.CHANNEL_ENABLE, payload={"channel": "charge.atm"}, reason="fixed", maker=supervisor)
     otp_login(client, make_staff("finance@anzenpay.example", "finance"))
-    assert client.get(reverse("admin:backoffice_approval_changelist")).status_code == 403
-    assert client.get(reverse("admin:backoffice_approval_change", args=[approval.pk])).status_code == 403
+    # Finance follows payout releases in the list; deciding a channel request is a supervisor's.
+    assert client.get(reverse("admin:backoffice_approval_changelist")).status_code == 200
+    detail = reverse("admin:backoffice_approval_change", args=[approval.pk])
+    assert client.post(detail, {"decision": "approve", "note": ""}).status_code == 403
     admin_client = otp_login(Client(), make_staff("admin@anzenpay.example", superuser=True))
     assert admin_client.get(reverse("admin:backoffice_approval_add")).status_code == 403
     assert admin_client.post(reverse("admin:backoffice_approval_delete", args=[approval.pk]), {"post": "yes"}).status_code == 403

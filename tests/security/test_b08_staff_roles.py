@@ -44,6 +44,8 @@ FINANCE_MODELS = {
     "wallet.paymentrefund", "wallet.merchant", "wallet.limitpolicy", "wallet.cardreversal",
     "backoffice.staffaction", "backoffice.case", "backoffice.casetransaction", "backoffice.caseevent", "backoffice.compensation",
     "wallet.channelswitch",
+    # Finance follows payout-release requests (refunds), which a second finance user decides.
+    "backoffice.approval",
 }  # fmt: skip
 MODELS_SEEN = {
     "support": SUPPORT_MODELS,
