@@ -14,11 +14,11 @@ They live here, not in ``wallet/admin.py``, because ``wallet`` must not import
 Registrations by area: ``accounts`` (customers, staff, roles, authentication),
 ``switches``, ``approvals`` (maker-checker requests), ``cases`` (fraud cases,
 worked on the incident pages), ``compensation`` (and recorded card chargebacks), ``hunts``, ``mass_reset``,
-``audit_log``, ``money`` (ledger, top-ups, payments, cards, holds) and ``risk``
+``audit_log``, ``schedules`` (beat's jobs, for the payout schedule), ``money`` (ledger, top-ups, payments, cards, holds) and ``risk``
 (rules, decisions, limits). Shared bases are in ``base``.
 """
 
-from . import accounts, approvals, audit_log, cases, compensation, hunts, mass_reset, money, risk, switches
+from . import accounts, approvals, audit_log, cases, compensation, hunts, mass_reset, money, risk, schedules, switches
 from .base import AuditedAdmin, ReadOnlyAdmin
 
 __all__ = [
@@ -33,5 +33,6 @@ __all__ = [
     "mass_reset",
     "money",
     "risk",
+    "schedules",
     "switches",
 ]

@@ -1,5 +1,5 @@
 """Demo accounts for a newcomer's first look: customers, one staff member per role
-(two supervisors, so one can approve what the other asks: B04), a superuser, and
+(two supervisors and two finance users, so one can approve what the other asks: B04), a superuser, and
 one new staff member who still has to enrol an authenticator. Six customers carry
 a 7pay-shaped history (a cash top-up, then store spending within the hour) for a
 look-back hunt to find; each amount stays under the live rule's thresholds, as the
@@ -52,6 +52,8 @@ ACCOUNTS = [
     DemoAccount("support@anzenpay.example", "demo-pass-support-2026", "Demo Support", role="support"),
     DemoAccount("fraud@anzenpay.example", "demo-pass-fraud-2026", "Demo Fraud Analyst", role="fraud_analyst"),
     DemoAccount("finance@anzenpay.example", "demo-pass-finance-2026", "Demo Finance", role="finance"),
+    # A second finance user: a payout file leaves only when one asks and the other approves (B04).
+    DemoAccount("treasury@anzenpay.example", "demo-pass-treasury-2026", "Demo Treasury", role="finance"),
     DemoAccount("supervisor@anzenpay.example", "demo-pass-supervisor-2026", "Demo Supervisor", role="supervisor"),
     DemoAccount("duty@anzenpay.example", "demo-pass-duty-2026", "Demo Duty Supervisor", role="supervisor"),
     DemoAccount("admin@anzenpay.example", "demo-pass-admin-2026", "Demo Superuser", superuser=True),
