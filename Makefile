@@ -38,7 +38,7 @@ check-services: $(STAMP)
 	@$(PY) scripts/check_services.py "$(TEST_DATABASE_URL)" "$(TEST_REDIS_URL)"
 
 # Each benchmark ends with one `RESULT …` line; bench/common.py and bench/pgtools.py are their shared helpers.
-BENCHES ?= bench/payments.py bench/risk.py bench/hunt.py bench/mass_reset.py
+BENCHES ?= bench/payments.py bench/risk.py bench/hunt.py bench/mass_reset.py bench/payouts.py
 
 bench: $(STAMP) check-services
 	@for b in $(BENCHES); do DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) $$b || exit 1; done

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.utils import timezone
 
@@ -54,7 +55,7 @@ def postal_details() -> CleanPostalDetails:
     return CleanPostalDetails(name="山田 花子", name_kana="ヤマダ ハナコ", postal_code="100-0001", address="東京都千代田区千代田1-1")
 
 
-def funded_customer(email: str = "hanako@example.jp", amount_yen: int = 12_345, **extra: object) -> User:
+def funded_customer(email: str = "hanako@example.jp", amount_yen: int = 12_345, **extra: Any) -> User:
     customer = make_customer(email, **extra)
     fund_wallet(customer, amount_yen)
     return customer

@@ -11,17 +11,12 @@ worker is a real ``celery worker`` subprocess on the test database, fed through 
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import pytest
-import redis
-from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.db.models import Count
@@ -30,8 +25,8 @@ from backoffice.models import MassReset
 from backoffice.selectors.mass_reset import NOTICE_KIND, population_missed
 from backoffice.services.approvals import approval_approve
 from backoffice.services.mass_reset import mass_reset_request
-from config.celery import app as celery_app
 from tests.backoffice.helpers import make_staff
+from tests.reliability.celery_workers import Worker, workers_running
 from wallet.api.authentication import api_token_issue
 from wallet.models import ApiToken, Entry, LedgerAccount, Notification, Transfer, User, UserSession
 from wallet.services.ledger import Leg, system_account, transfer_post
@@ -42,8 +37,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ACCOUNTS = int(os.environ.get("T12_ACCOUNTS", "100000"))
 FUNDED = 500
 BATCH_SIZE = 500
-ROOT = Path(__file__).resolve().parents[2]
-CELERY = ROOT / ".venv" / "bin" / "celery"
 
 
 def _seed_customers(count: int) -> None:
@@ -103,65 +96,10 @@ def _money() -> tuple[list[tuple[int, int | None]], int, int]:
     return list(LedgerAccount.objects.order_by("pk").values_list("pk", "balance_yen")), Entry.objects.count(), Transfer.objects.count()
 
 
-def _broker_clear() -> None:
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    for pattern in ("bulk*", "notifications*", "default*", "unacked*"):
-        keys = list(client.scan_iter(match=pattern))
-        if keys:
-            client.delete(*keys)
-
-
-class Worker:
-    """A real ``celery worker`` on the bulk queue, in its own process group so SIGKILL takes its children too."""
-
-    def __init__(self, name: str, log: Path) -> None:
-        database = connection.settings_dict
-        base = urlparse(os.environ["DATABASE_URL"])
-        url = urlunparse(base._replace(path=f"/{database['NAME']}"))
-        env = {**os.environ, "DATABASE_URL": url, "CELERY_TASK_ALWAYS_EAGER": "0"}
-        self.log = log
-        self.handle = log.open("w")
-        command = [str(CELERY), "-A", "config", "worker", "-Q", "bulk", "-c", "2", "-P", "prefork", "-l", "INFO"]
-        command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}@%h"]
-        self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=self.handle, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while " ready." not in self.log.read_text():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the worker did not start:\n{self.log.read_text()[-3000:]}")
-            time.sleep(0.1)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=30)
-        self.handle.close()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.handle.close()
-
-
 @pytest.fixture
 def workers() -> Iterator[list[Worker]]:
-    # This process publishes to the broker like the web process does.
-    eager = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = False
-    _broker_clear()
-    started: list[Worker] = []
-    try:
+    with workers_running() as started:
         yield started
-    finally:
-        celery_app.conf.task_always_eager = eager
-        for worker in started:
-            worker.stop()
-        _broker_clear()
 
 
 def _job(pk: int) -> MassReset:
