@@ -113,7 +113,7 @@ class ClaimEvent(models.Model):
         indexes = [models.Index(fields=["claim", "created_at"])]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind} {self.from_state}→{self.to_state}"
+        return f"{timezone.localtime(self.created_at):%Y-%m-%d %H:%M} {self.kind} {self.from_state}→{self.to_state}"
 
 
 def bank_account_fingerprint(*, bank_code: str, branch_code: str, account_number: str) -> str:

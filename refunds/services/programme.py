@@ -80,8 +80,8 @@ def programme_create(
     if errors:
         raise RefundRefused("invalid_dates", " ".join(errors.values()))
     with transaction.atomic():
-        # One live programme: serialise creators on the table's lock-free advisory stand-in, the live row.
-        list(ShutdownProgramme.objects.select_for_update().exclude(state=ShutdownProgramme.State.CANCELLED))
+        # One live programme: two supervisors creating at once are serialised by a transaction lock.
+        _programme_creation_lock()
         if programme_current() is not None:
             raise RefundRefused("already_exists", _("A shutdown programme already exists; cancel it before making another."))
         programme = ShutdownProgramme.objects.create(
@@ -106,6 +106,15 @@ def programme_create(
             ip=ip,
         )
     return programme
+
+
+def _programme_creation_lock() -> None:
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('anzenpay.shutdown_programme_create'))")
+    else:  # SQLite (the demo) takes a database-wide write lock on the first write anyway.
+        list(ShutdownProgramme.objects.select_for_update().all()[:1])
 
 
 def programme_announce(*, programme: ShutdownProgramme, acting_user: User, ip: str | None = None) -> ShutdownProgramme:

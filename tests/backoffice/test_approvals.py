@@ -93,7 +93,7 @@ def test_requests_that_cannot_run_are_refused_up_front() -> None:
     supervisor = make_staff("supervisor@anzenpay.example", "supervisor", totp=False)
     support = make_staff("support@anzenpay.example", "support", totp=False)
     with pytest.raises(ApprovalRefused) as no_executor:
-        approval_request(kind=Approval.Kind.PAYOUT_RELEASE, payload={}, reason="release", maker=supervisor)
+        approval_request(kind=Approval.Kind.FACTOR_RESET, payload={}, reason="reset", maker=supervisor)
     assert no_executor.value.code == "no_executor"
     with pytest.raises(ApprovalRefused) as already_on:
         approval_request(kind=Approval.Kind.CHANNEL_ENABLE, payload={"channel": "charge.atm"}, reason="x", maker=supervisor)
