@@ -44,7 +44,7 @@ def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> Non
     secrets_first = dict(TOTPDevice.objects.values_list("user__email", "key"))
     second = _seed()
     # 2 customers, 6 staff (two supervisors), the superuser and 6 taken-over customers.
-    assert User.objects.count() == 15
+    assert User.objects.count() == 16
     assert dict(TOTPDevice.objects.values_list("user__email", "key")) == secrets_first
     # Terminal keys are stored as digests, so each run rotates them; everything else reads the same.
     assert _without_keys(first) == _without_keys(second)
@@ -59,6 +59,7 @@ def test_seed_demo_creates_every_demo_account_and_is_idempotent(settings) -> Non
         ("support@anzenpay.example", "support"),
         ("fraud@anzenpay.example", "fraud_analyst"),
         ("finance@anzenpay.example", "finance"),
+        ("treasury@anzenpay.example", "finance"),
         ("supervisor@anzenpay.example", "supervisor"),
         ("duty@anzenpay.example", "supervisor"),
     ]:
