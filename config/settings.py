@@ -96,6 +96,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "csp.context_processors.nonce",
                 "wallet.context_processors.site",
+                "refunds.context_processors.refund_nav",
             ],
         },
     },
@@ -160,9 +161,29 @@ CELERY_BEAT_SCHEDULE = {
     "compensations-release-stale": {"task": "backoffice.tasks.compensations_release_stale", "schedule": 900.0},
     # Service end closes the money channels on schedule; the claim window closes at its deadline.
     "refund-programme-deadlines": {"task": "refunds.tasks.programme_deadlines", "schedule": 60.0},
+    # Released payout files whose delivery task was lost (a process died between commit and publish) or failed (T6).
+    # The batch build itself is a django-celery-beat row finance edits in the admin (refunds migration 0003).
+    "payout-deliveries-sweep": {"task": "refunds.tasks.payout_deliveries_sweep", "schedule": 300.0},
 }
 # Holder notices of a shutdown fall due at this rate, under NOTIFICATIONS_PER_SECOND so other mail still flows.
 SHUTDOWN_NOTICES_PER_SECOND = env_int("SHUTDOWN_NOTICES_PER_SECOND", 20)
+
+# --- Refund payouts (docs/payouts.md) ------------------------------------------------
+# Our side of every 総合振込 file (the header record): the 委託者コード our bank assigned, our name in
+# Zengin kana (half-width, already normalised) and the account the transfers are debited from.
+# The defaults are a demo originator; production sets every one of them.
+ZENGIN_COMPANY_CODE = os.environ.get("ZENGIN_COMPANY_CODE", "1234567890")
+ZENGIN_COMPANY_NAME_KANA = os.environ.get("ZENGIN_COMPANY_NAME_KANA", "ｱﾝｾﾞﾝﾍﾟｲ(ｶ")
+ZENGIN_BANK_CODE = os.environ.get("ZENGIN_BANK_CODE", "0001")
+ZENGIN_BRANCH_CODE = os.environ.get("ZENGIN_BRANCH_CODE", "001")
+ZENGIN_ACCOUNT_TYPE = env_int("ZENGIN_ACCOUNT_TYPE", 1)  # 1 普通, 2 当座, 9 other
+ZENGIN_ACCOUNT_NUMBER = os.environ.get("ZENGIN_ACCOUNT_NUMBER", "1234567")
+# Whether records are separated, a per-bank setting: CRLF (default), LF, CR or NONE.
+ZENGIN_LINE_ENDING = os.environ.get("ZENGIN_LINE_ENDING", "CRLF")
+# The bank-delivery adapter: a class implementing refunds.adapters.bank_delivery.BankDelivery. The development
+# backend writes each released file into BANK_DELIVERY_DIR, as an SFTP drop or a bank's upload API would take it.
+BANK_DELIVERY_BACKEND = os.environ.get("BANK_DELIVERY_BACKEND", "refunds.adapters.bank_delivery.FolderBankDelivery")
+BANK_DELIVERY_DIR = Path(os.environ.get("BANK_DELIVERY_DIR", str(BASE_DIR / "var" / "bank-outbox")))
 
 # --- Authentication ----------------------------------------------------------
 AUTH_USER_MODEL = "wallet.User"

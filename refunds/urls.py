@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.urls import URLPattern
 
+from .views.portal import urlpatterns as portal_urlpatterns
+
 app_name = "refunds"
 
-urlpatterns: list[URLPattern] = []
+urlpatterns: list[URLPattern] = [*portal_urlpatterns]

@@ -70,12 +70,17 @@ def bank_details_clean(
     bank_code = _digits(bank_code)
     kigou, bangou = _digits(yucho_kigou), _digits(yucho_bangou)
     master = bank_master()
-    if bank_code == YUCHO_BANK_CODE and (kigou or bangou):
+    yucho = bank_code == YUCHO_BANK_CODE and bool(kigou or bangou)
+    yucho_failed = False
+    if yucho:
         try:
             converted = yucho_to_zengin(kigou=kigou, bangou=bangou, savings=yucho_savings)
         except YuchoNumberError as exc:
-            errors["yucho_bangou"] = str(exc)
+            # The message names the part that is wrong; put it next to that input.
+            field = "yucho_kigou" if exc.code.startswith("kigou") else "yucho_savings" if exc.code.startswith("savings") else "yucho_bangou"
+            errors[field] = str(exc)
             converted = None
+            yucho_failed = True
         if converted is not None:
             branch_code, account_number, account_type = converted.branch_code, converted.account_number, converted.account_type
     else:
@@ -86,16 +91,17 @@ def bank_details_clean(
     if bank is None:
         errors["bank_code"] = str(_("Choose a bank from the list: there is no bank with code %(code)s.") % {"code": bank_code or "—"})
     branch = master.branch(bank_code, branch_code) if bank is not None and re.fullmatch(r"\d{3}", branch_code or "") else None
-    if bank is not None and branch is None and "yucho_bangou" not in errors:
+    if bank is not None and branch is None and not yucho_failed:
         field = "yucho_kigou" if kigou else "branch_code"
         errors[field] = str(_("This bank has no branch with code %(code)s.") % {"code": branch_code or "—"})
     try:
         account_type_value = int(account_type) if account_type not in (None, "") else 0
     except (TypeError, ValueError):
         account_type_value = 0
-    if account_type_value not in ACCOUNT_TYPES:
+    # A failed ゆうちょ conversion has no account type or number yet: its own error says what to fix.
+    if account_type_value not in ACCOUNT_TYPES and not yucho_failed:
         errors["account_type"] = str(_("Choose the account type: ordinary, current or savings."))
-    if not kigou and not re.fullmatch(r"\d{1,7}", account_number or ""):
+    if not yucho and not re.fullmatch(r"\d{1,7}", account_number or ""):
         errors["account_number"] = str(_("The account number is 1 to 7 digits."))
     try:
         holder = normalise_holder_name(holder_name)
@@ -124,7 +130,8 @@ def postal_details_clean(*, name: str, name_kana: str = "", postal_code: str, ad
     errors: dict[str, str] = {}
     name = " ".join(unicodedata.normalize("NFKC", name or "").split())
     address = " ".join(unicodedata.normalize("NFKC", address or "").split())
-    code = unicodedata.normalize("NFKC", postal_code or "").strip()
+    # A Japanese IME types the hyphen as ー, − or ‐; NFKC leaves those alone.
+    code = re.sub(r"[‐‑–—−ー]", "-", unicodedata.normalize("NFKC", postal_code or "")).strip()
     if not name or len(name) > 150:
         errors["name"] = str(_("Give the name the certificate is made out to (at most 150 characters)."))
     if not POSTAL_CODE.match(code):
