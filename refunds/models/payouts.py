@@ -40,6 +40,10 @@ class PayoutBatch(models.Model):
     file_content = models.BinaryField(_("file"), editable=False)
     file_sha256 = models.CharField(_("SHA-256"), max_length=64)
     built_by_task = models.CharField(max_length=64, blank=True)
+    # The finance user who pressed "build a batch now"; empty for the scheduled job.
+    built_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("built by")
+    )
     built_at = models.DateTimeField(_("built at"), default=timezone.now)
     release_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("release requested by")
@@ -48,6 +52,11 @@ class PayoutBatch(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("released by")
     )
     released_at = models.DateTimeField(_("released at"), null=True, blank=True)
+    # The maker-checker request of the latest release attempt. A rejected or expired one leaves the
+    # batch waiting for release again (there is no on-reject hook; readers treat it as awaiting release).
+    release_approval = models.ForeignKey(
+        "backoffice.Approval", null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("release approval")
+    )
     # The ledger transfer refund_payable → payout_clearing, posted at release.
     transfer = models.OneToOneField("wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -59,6 +68,11 @@ class PayoutBatch(models.Model):
         verbose_name = _("payout batch")
         verbose_name_plural = _("payout batches")
         ordering = ["-built_at", "-id"]
+        constraints = [
+            # The delivery adapter refuses a second file under one name, so every batch has its own.
+            models.UniqueConstraint(fields=["file_name"], condition=~Q(file_name=""), name="payout_batch_file_name_once"),
+        ]
+        indexes = [models.Index(fields=["state", "id"], name="payout_batch_state")]
         permissions = [
             ("release_payoutbatch", "Can request or approve the release of a payout file"),
             ("download_payoutbatch", "Can download a payout file"),
@@ -95,6 +109,15 @@ class Payout(models.Model):
     result_at = models.DateTimeField(_("result at"), null=True, blank=True)
     # The ledger transfer payout_clearing → refund_payable when the bank returned the money.
     return_transfer = models.OneToOneField("wallet.Transfer", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # The results file that reported this payout paid or returned.
+    result_import = models.ForeignKey(
+        "refunds.PayoutResultImport",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="payouts",
+        verbose_name=_("results file"),
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -124,6 +147,10 @@ class PayoutResultImport(models.Model):
     paid = models.PositiveIntegerField(default=0)
     returned = models.PositiveIntegerField(default=0)
     unchanged = models.PositiveIntegerField(default=0)
+    paid_yen = models.BigIntegerField(default=0)
+    returned_yen = models.BigIntegerField(default=0)
+    # The file as finance uploaded it, kept as the evidence of what the bank reported.
+    content = models.BinaryField(default=b"", editable=False)
     imported_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     imported_at = models.DateTimeField(default=timezone.now)
 
