@@ -7,7 +7,7 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 RUN DJANGO_DEBUG=0 DJANGO_SECRET_KEY=build-only-not-secret-0123456789-abcdefghijklmnopqrstuvwxyz \
     python manage.py collectstatic --noinput
-RUN useradd --create-home --uid 10001 anzen
+RUN useradd --create-home --uid 10001 anzen && mkdir -p /app/var/bank-outbox && chown -R anzen /app/var
 USER anzen
 EXPOSE 8000
 CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3"]

@@ -169,13 +169,13 @@ def run_file_step(batch: Any) -> tuple[bytes, float]:
     """The build's file-writing step alone: payout rows → records → bytes, in a transaction as in the build."""
     from django.db import transaction
 
-    from refunds.services.payouts import build
+    from refunds.services.payouts import files
 
-    originator = build.zengin_originator()  # warm: the build already loaded the bank master
-    line_ending = build.zengin_line_ending()
+    originator = files.zengin_originator()  # warm: the build already loaded the bank master
+    line_ending = files.zengin_line_ending()
     with transaction.atomic():
         began = time.perf_counter()
-        content, _count, _total = build._write_file(batch, originator, line_ending)
+        content, _count, _total = files.batch_file_write(batch, originator, line_ending)
         seconds = time.perf_counter() - began
     return content, seconds
 

@@ -58,6 +58,7 @@ def reference_data_restore() -> None:
     for grants in ("0005_money_permissions", "0006_approvals", "0007_freeze_permissions", "0009_incident_permissions"):
         import_module(f"backoffice.migrations.{grants}").grant(django_apps, None)
     import_module("refunds.migrations.0002_role_permissions").grant(django_apps, None)
+    import_module("refunds.migrations.0003_payout_schedule").schedule_create(django_apps, None)
     from wallet.services.risk import risk_rules_cache_clear
 
     risk_rules_cache_clear()

@@ -22,6 +22,8 @@ REASONS = {
     "case_open": _("The customer has an open fraud case."),
     "late": _("Filed after the claim deadline."),
     "staff_hold": _("Held by staff."),
+    "details_missing": _("The claim has no current payee details."),
+    "payout_file_refused": _("The bank file writer refused this claim's details; correct them before it is paid."),
     "corrected_after_return": _("The details were corrected after the bank returned the payout, and a check failed."),
 }
 
