@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -133,7 +134,12 @@ def contact_code(request: HttpRequest) -> HttpResponse:
                 return portal_render(request, "contact_invalid.html", {"reason": "expired"}, status=400)
             form.add_error(
                 "code",
-                _("That code is not right. You can try %(left)s more times.") % {"left": result.attempts_left},
+                ngettext(
+                    "That code is not right. You can try %(left)s more time.",
+                    "That code is not right. You can try %(left)s more times.",
+                    result.attempts_left,
+                )
+                % {"left": result.attempts_left},
             )
         status = 400
     context = {"form": form, "minutes": _minutes(), "attempts_max": CONTACT_CODE_ATTEMPTS_MAX}
