@@ -113,7 +113,7 @@ class BarChart:
     bars: list[Bar]
 
 
-def _nice_ceiling(value: int) -> tuple[int, int]:
+def nice_ceiling(value: int) -> tuple[int, int]:
     """A round top for the y axis and its tick step (1, 2 or 5 times a power of ten), about four steps."""
     if value <= 0:
         return 4, 1
@@ -143,7 +143,7 @@ def line_chart(
 ) -> LineChart:
     """Geometry of a line chart over hour buckets: polylines, axis ticks and labels."""
     right, top, bottom = width - 12, 12, height - font * 3
-    top_value, step = _nice_ceiling(max((max(values, default=0) for _label, values in series), default=0))
+    top_value, step = nice_ceiling(max((max(values, default=0) for _label, values in series), default=0))
     n = max(len(hours) - 1, 1)
 
     def x(i: int) -> float:

@@ -10,7 +10,6 @@ table exports as CSV; every export is audited before the file is sent.
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -24,7 +23,7 @@ from django.views.decorators.http import require_GET
 
 from backoffice.selectors.general import csv_safe
 from backoffice.views.base import acting_staff, staff_page, staff_render
-from backoffice.views.dashboard import bar_chart
+from backoffice.views.dashboard import bar_chart, nice_ceiling
 from wallet.request_meta import client_ip
 
 from ..models import ShutdownProgramme
@@ -92,20 +91,10 @@ class WeekChart:
         return self.bottom + self.font + 4
 
 
-def _nice_top(value: int) -> tuple[int, int]:
-    """A round top for the y axis and its step (1, 2 or 5 times a power of ten), about four steps."""
-    if value <= 0:
-        return 4, 1
-    raw = value / 4
-    magnitude = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
-    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
-    return step * math.ceil(value / step), step
-
-
 def week_chart(weeks: Sequence[Week], *, width: int, height: int, font: int, left: int, label_every: int) -> WeekChart:
     """Claims filed and paid per week as pairs of vertical bars."""
     right, top, bottom = width - 8, 10, height - font * 2 - 6
-    top_value, step = _nice_top(max((max(w.filed, w.paid) for w in weeks), default=0))
+    top_value, step = nice_ceiling(max((max(w.filed, w.paid) for w in weeks), default=0))
     slot = (right - left) / max(len(weeks), 1)
     bar = max(min(slot * 0.4, 28.0), 1.0)
     bars, ticks = [], []
