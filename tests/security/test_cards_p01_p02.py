@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -51,10 +51,11 @@ ALLOWED_FIELDS = {
 
 
 def row_values(*models: type) -> list[str]:
+    """Every stored value as text, but for times: a timestamp's microseconds can hold any four digits."""
     values: list[str] = []
     for model in models:
         for row in model.objects.values():  # type: ignore[attr-defined]
-            values += [str(v) for v in row.values()]
+            values += [str(v) for v in row.values() if not isinstance(v, (datetime, date))]
     return values
 
 
