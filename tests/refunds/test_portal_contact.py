@@ -156,7 +156,8 @@ def test_wrong_codes_are_capped_and_the_code_works_once(holder: User, django_cap
     for attempt in range(1, CONTACT_CODE_ATTEMPTS_MAX):
         response = client.post(reverse("refunds:contact_code"), {"code": wrong})
         assert response.status_code == 400
-        assert f"You can try {CONTACT_CODE_ATTEMPTS_MAX - attempt} more times" in main_text(response)
+        left = CONTACT_CODE_ATTEMPTS_MAX - attempt
+        assert f"You can try {left} more {'time' if left == 1 else 'times'}." in main_text(response)
     last = client.post(reverse("refunds:contact_code"), {"code": wrong})
     assert last.status_code == 400 and "too many times" in main_text(last)
     after = client.post(reverse("refunds:contact_code"), {"code": right})
