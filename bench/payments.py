@@ -83,6 +83,7 @@ def django_setup(bench_url: str, redis_url: str) -> None:
 def seed(customers: int) -> Seeded:
     from django.contrib.auth.hashers import make_password
     from django.db import connection
+    from django_otp.plugins.otp_totp.models import TOTPDevice
 
     from wallet.models import LedgerAccount, Terminal, Transfer, User
     from wallet.services.ledger import Leg, system_account, transfer_post
@@ -95,6 +96,10 @@ def seed(customers: int) -> Seeded:
     unusable = make_password(None)
     users = User.objects.bulk_create(
         [User(email=f"bench{i}@example.jp", password=unusable, full_name=f"Bench {i}") for i in range(customers)], batch_size=2000
+    )
+    # Only an account with an authenticator moves money (A13): every bench customer has one.
+    TOTPDevice.objects.bulk_create(
+        [TOTPDevice(user=u, name="Authenticator app", confirmed=True, tolerance=1) for u in users], batch_size=2000
     )
     wallets = LedgerAccount.objects.bulk_create(
         [LedgerAccount(kind=LedgerAccount.Kind.CUSTOMER_WALLET, code=f"wallet:{u.pk}", owner=u, balance_yen=0) for u in users],

@@ -9,21 +9,38 @@ bare machine. With them set (compose, CI, production) it is the full stack.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"0", "false", "no", "off"})
+
+
 def env_bool(name: str, default: bool) -> bool:
+    """A yes/no setting. Anything but the usual words stops start-up (S08): a typo in
+    DJANGO_DEBUG must not quietly decide whether debug pages are public."""
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    word = value.strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ImproperlyConfigured(f"{name}={value!r} is not a yes/no value: use one of 1, true, yes, on or 0, false, no, off.")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
 
 
 def env_int(name: str, default: int) -> int:
@@ -31,7 +48,9 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
+# S08: off unless asked for. `make run` (and the demo seed commands it calls) set DJANGO_DEBUG=1; the test
+# suite runs the same development settings (tests/settings.py). Anything else gets production behaviour.
+DEBUG = env_bool("DJANGO_DEBUG", False)
 _DEV_SECRET = "dev-only-insecure-key-" + "x" * 40
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", _DEV_SECRET if DEBUG else "")
 if not SECRET_KEY:
@@ -39,6 +58,15 @@ if not SECRET_KEY:
 ALLOWED_HOSTS = [h for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 SITE_URL = os.environ.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# A17: the reverse proxies in front of the app (addresses or CIDR ranges, comma-separated). Only a request whose
+# peer is one of them has its X-Forwarded-For read, from the right, skipping these; empty means the peer address is
+# the client. Every throttle, lockout and audit row takes its address from wallet.request_meta.client_ip.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES")
+for _proxy in TRUSTED_PROXIES:
+    try:
+        ipaddress.ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {_proxy!r} is not an IP address or CIDR range ({_exc}).") from _exc
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -228,7 +256,20 @@ AXES_SENSITIVE_PARAMETERS = ["password", "otp_token", "code", "token"]
 
 OTP_TOTP_ISSUER = "AnzenPay"
 OTP_TOTP_TOLERANCE = 1  # A07: accept the previous and next 30-second step, as django-otp does by default.
-OTP_TOTP_THROTTLE_FACTOR = 1
+# A15: django-otp's own throttle is per device, so an attacker's wrong codes would lock the owner
+# out too; wallet.services.code_throttle throttles per source and per browser/app instead.
+OTP_TOTP_THROTTLE_FACTOR = 0
+# A13: proof of a contact on record (SMS code or email link) lets a session enrol the first
+# second factor for this long; a first factor added later than sign-up starts a cooling-off
+# period in which money leaving the wallet is capped (beyond the cap: declined and reviewed).
+FIRST_FACTOR_PROOF_MAX_AGE = timedelta(minutes=env_int("FIRST_FACTOR_PROOF_MINUTES", 15))
+FIRST_FACTOR_COOLING_OFF = timedelta(hours=env_int("FIRST_FACTOR_COOLING_OFF_HOURS", 24))
+FIRST_FACTOR_COOLING_OFF_CAP_YEN = env_int("FIRST_FACTOR_COOLING_OFF_CAP_YEN", 5_000)
+# A15: wrong second-factor codes allowed per (account, address) and, from devices the account
+# has never completed a login on, per account, before codes are refused for a while.
+CODE_FAILURES_PER_SOURCE = env_int("CODE_FAILURES_PER_SOURCE", 5)
+CODE_FAILURES_UNKNOWN_DEVICES = env_int("CODE_FAILURES_UNKNOWN_DEVICES", 20)
+CODE_THROTTLE_WINDOW = timedelta(minutes=env_int("CODE_THROTTLE_MINUTES", 15))
 STEP_UP_MAX_AGE = timedelta(minutes=env_int("STEP_UP_MINUTES", 5))
 
 # Sessions (S05): idle and absolute limits, shorter for staff.
@@ -310,8 +351,9 @@ EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 1025)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "AnzenPay <no-reply@anzenpay.example>")
 SMS_BACKEND = os.environ.get("SMS_BACKEND", "wallet.adapters.sms.DevInboxSmsBackend")
-# The developer inbox (/dev/inbox/) shows mail and SMS kept by the development backends.
-DEV_INBOX_ENABLED = env_bool("DEV_INBOX_ENABLED", DEBUG)
+# The developer inbox (/dev/inbox/) shows mail and SMS kept by the development backends: reset links, sign-in
+# codes. S08: it exists only in debug AND with its own setting (on by default in debug, never without it).
+DEV_INBOX_ENABLED = env_bool("DEV_INBOX_ENABLED", True) and DEBUG
 NOTIFICATIONS_PER_SECOND = env_int("NOTIFICATIONS_PER_SECOND", 50)
 NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 200)
 
@@ -319,14 +361,20 @@ NOTIFICATIONS_BATCH_SIZE = env_int("NOTIFICATIONS_BATCH_SIZE", 200)
 # The card gateway adapter; the development backend is a hosted page served under
 # /dev/gateway/ that keeps no card number or security code (P01, P02).
 CARD_GATEWAY_BACKEND = os.environ.get("CARD_GATEWAY_BACKEND", "wallet.adapters.cards.DevCardGateway")
+# S08: the development gateway's hosted page approves test cards, i.e. it makes money out of nothing. It is
+# mounted only in debug, with its own setting, and only while it is the configured backend.
+DEV_GATEWAY_ENABLED = env_bool("DEV_GATEWAY_ENABLED", True) and DEBUG and CARD_GATEWAY_BACKEND == "wallet.adapters.cards.DevCardGateway"
 CARD_GATEWAY_SECRET = os.environ.get("CARD_GATEWAY_SECRET", SECRET_KEY)
 CARD_GATEWAY_TIMEOUT_SECONDS = env_int("CARD_GATEWAY_TIMEOUT_SECONDS", 10)
 # Payments Japan guidance: cap cards per account and security-code attempts.
 CARDS_PER_WALLET_MAX = env_int("CARDS_PER_WALLET_MAX", 3)
 CARD_SECURITY_CODE_FAILURES_MAX = env_int("CARD_SECURITY_CODE_FAILURES_MAX", 3)
 CARD_REGISTRATIONS_PER_DAY_MAX = env_int("CARD_REGISTRATIONS_PER_DAY_MAX", 5)
-# A card top-up at or above this needs a fresh second factor on the web (S04); the API always asks.
+# A card top-up needs a fresh second factor (S04) once it and the customer's other top-ups of the last
+# TOPUP_STEP_UP_WINDOW_HOURS (every channel, web and API; pending and held ones too) reach this amount together, so
+# splitting a large top-up does not avoid the code (B11). The API asks for every card top-up anyway.
 TOPUP_STEP_UP_FROM_YEN = env_int("TOPUP_STEP_UP_FROM_YEN", 10_000)
+TOPUP_STEP_UP_WINDOW_HOURS = env_int("TOPUP_STEP_UP_WINDOW_HOURS", 24)
 PAYMENT_CODE_TTL = timedelta(seconds=env_int("PAYMENT_CODE_TTL_SECONDS", 300))
 # Stored answers to money-moving requests are kept this long (B06).
 IDEMPOTENCY_RETENTION = timedelta(days=env_int("IDEMPOTENCY_RETENTION_DAYS", 7))
@@ -336,6 +384,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["wallet.api.authentication.ApiTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # A17: every DRF throttle identifies a client by wallet.request_meta.client_ip (trusted proxies only).
+    "DEFAULT_THROTTLE_CLASSES": ["wallet.api.throttles.ScopedRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"auth": "20/min"},
     "EXCEPTION_HANDLER": "wallet.api.errors.exception_handler",
 }

@@ -18,6 +18,7 @@ urlpatterns = [
     path("", include("wallet.urls")),
 ]
 
-# The development card gateway's hosted page stands in for the acquirer's own site.
-if settings.CARD_GATEWAY_BACKEND == "wallet.adapters.cards.DevCardGateway":
+# The development card gateway's hosted page stands in for the acquirer's own site: only in debug, with its own
+# setting, while it is the configured backend (S08, DEV_GATEWAY_ENABLED in config/settings.py).
+if settings.DEV_GATEWAY_ENABLED:
     urlpatterns.insert(0, path("dev/gateway/", include("wallet.adapters.devgateway.urls")))

@@ -14,7 +14,11 @@ from wallet.models import ApiToken, User
 
 
 def customer_client(user: User, *, step_up: bool = False, **client_kwargs: Any) -> APIClient:
-    """A client with a full token (second factor verified), optionally freshly stepped up."""
+    """A client with a full token (second factor verified), optionally freshly stepped up.
+    Such a token exists only for an account with an authenticator, so the account gets one."""
+    from tests.money import ensure_second_factor
+
+    ensure_second_factor(user)
     token, key = api_token_issue(user=user, label="test app", second_factor=True)
     if step_up:
         ApiToken.objects.filter(pk=token.pk).update(step_up_at=timezone.now())

@@ -6,9 +6,12 @@ import re
 import threading
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import connection
+
+if TYPE_CHECKING:
+    from wallet.models import User
 
 SIGNUP_PASSWORD = "a long and quiet river"
 
@@ -104,3 +107,24 @@ def race(attempts: list[Callable[[], object]], *, refusals: tuple[type[Exception
     for thread in threads:
         thread.join()
     return outcomes
+
+
+def prove_contact_by_sms(client: Any, user: User) -> None:
+    """A13: in a logged-in web session without a factor, prove the phone on record the way
+    a customer does (ask for the SMS code, type it), so the session may enrol a first factor."""
+    from django.urls import reverse
+
+    response = client.post(reverse("wallet:contact_proof"), {"action": "sms_send"})
+    assert response.status_code == 302, response.content
+    response = client.post(reverse("wallet:contact_proof"), {"action": "sms_verify", "code": latest_sms_code(user.phone)})
+    assert response.status_code == 302, response.content
+
+
+def api_prove_contact_by_sms(api_client: Any, user: User) -> None:
+    """A13: the same proof through the API, with the limited token the client carries."""
+    from django.urls import reverse
+
+    response = api_client.post(reverse("api:factors_contact_proof"), format="json")
+    assert response.status_code == 202, response.content
+    response = api_client.post(reverse("api:factors_contact_proof_verify"), {"code": latest_sms_code(user.phone)}, format="json")
+    assert response.status_code == 200, response.content

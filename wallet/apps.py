@@ -9,3 +9,4 @@ class WalletConfig(AppConfig):
 
     def ready(self) -> None:
         from . import signals  # noqa: F401
+        from .services import first_factor  # noqa: F401  # registers its mail link builders for the relay

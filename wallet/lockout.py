@@ -27,7 +27,8 @@ def axes_username(request: HttpRequest, credentials: dict[str, Any] | None) -> s
 
 
 def is_trusted_for_username(request: HttpRequest, credentials: dict[str, Any] | None) -> bool:
-    device_id = device_id_read(request)
+    # The app names its device in the login body (A16); a browser carries the signed cookie.
+    device_id = getattr(request, "anzen_app_device_id", None) or device_id_read(request)
     if device_id is None:
         return False
     email = axes_username(request, credentials)

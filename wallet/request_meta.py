@@ -2,24 +2,71 @@
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@lru_cache(maxsize=8)
+def _networks(configured: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    try:
+        return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in configured if entry.strip())
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"TRUSTED_PROXIES: {exc}") from exc
+
+
+def trusted_proxy_networks() -> tuple[IpNetwork, ...]:
+    """``settings.TRUSTED_PROXIES`` (addresses or CIDR ranges) as networks, parsed once per value."""
+    return _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        address = ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+    # An IPv4 client seen through a dual-stack socket is that IPv4 address.
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def _is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks: tuple[IpNetwork, ...]) -> bool:
+    return any(address.version == network.version and address in network for network in networks)
 
 
 def client_ip(request: HttpRequest) -> str | None:
-    """REMOTE_ADDR, or the address the trusted proxies saw when TRUSTED_PROXY_COUNT > 0.
+    """The address of the client, for every throttle, lockout and audit row (A17).
 
-    X-Forwarded-For is trusted only as far as our own proxies wrote it, so a client
-    cannot pick the address it is throttled by.
+    ``REMOTE_ADDR`` unless the peer is one of ``TRUSTED_PROXIES``. Only then is ``X-Forwarded-For``
+    read, from the right (each proxy appends the address it saw): addresses of trusted proxies are
+    skipped and the first one that is not ours is the client. Everything left of it was written by
+    the client and is ignored, so a client cannot pick the address it is throttled by. A header
+    that names only our proxies, or holds garbage where the client should be, gives the last
+    trusted hop rather than a made-up address.
     """
-    proxies = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0))
-    if proxies > 0:
-        forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if part.strip()]
-        if len(forwarded) >= proxies:
-            return forwarded[-proxies]
-    return request.META.get("REMOTE_ADDR") or None
+    remote = _address(request.META.get("REMOTE_ADDR") or "")
+    if remote is None:
+        return None
+    networks = trusted_proxy_networks()
+    if not networks or not _is_trusted(remote, networks):
+        return str(remote)
+    client = remote
+    hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+    for hop in reversed(hops):
+        address = _address(hop)
+        if address is None:
+            break
+        client = address
+        if not _is_trusted(address, networks):
+            break
+    return str(client)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-from .views import account, auth, cards, devinbox, money, portal, reset, signup
+from .views import account, auth, cards, devinbox, first_factor, money, portal, reset, security, signup
 
 app_name = "wallet"
 
@@ -6,6 +6,8 @@ urlpatterns = [
     *portal.urlpatterns,
     *signup.urlpatterns,
     *auth.urlpatterns,
+    *first_factor.urlpatterns,
+    *security.urlpatterns,
     *reset.urlpatterns,
     *account.urlpatterns,
     *money.urlpatterns,

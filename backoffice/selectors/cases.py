@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import Coalesce
+from django.utils.translation import gettext
 
 from wallet.models import AccountFreeze, Entry, Payment, TopUp, Transfer, User
 
@@ -194,3 +195,10 @@ def case_transfer_lookup(*, customer: User, reference: str) -> Transfer | None:
 def case_open_for(customer_ids: list[int]) -> dict[int, Case]:
     """Each customer's open case, if any (for the review queue's rows)."""
     return {c.customer_id: c for c in Case.objects.filter(customer_id__in=customer_ids, status__in=Case.OPEN_STATUSES)}
+
+
+def first_factor_blocked_by_case(user: User) -> str | None:
+    """A13: while a fraud case is open on the customer, nobody adds their first second factor."""
+    if Case.objects.filter(customer=user, status__in=Case.OPEN_STATUSES).exists():
+        return gettext("Your account is under review by our fraud team, so a second factor cannot be added now. Contact AnzenPay support.")
+    return None

@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from wallet.models import User
 from wallet.request_meta import RequestMeta
 from wallet.services.notifications import notification_enqueue
-from wallet.services.second_factor import totp_enrolment_confirm, totp_enrolment_start
+from wallet.services.second_factor import totp_device_confirm, totp_device_start
 
 from .audit import staff_action_record
 
@@ -38,7 +38,7 @@ def staff_enrolment_begin(*, user: User) -> TOTPDevice:
     """A fresh unconfirmed device for the enrolment page. Refuses a closed window."""
     if not staff_enrolment_is_open(user):
         raise PermissionError("enrolment is not open for this account")
-    return totp_enrolment_start(user=user)
+    return totp_device_start(user=user)
 
 
 def staff_enrolment_complete(*, user: User, device_id: int, code: str, meta: RequestMeta) -> TOTPDevice | None:
@@ -47,7 +47,7 @@ def staff_enrolment_complete(*, user: User, device_id: int, code: str, meta: Req
         locked = User.objects.select_for_update().get(pk=user.pk)
         if not staff_enrolment_is_open(locked):
             return None
-        device = totp_enrolment_confirm(user=locked, device_id=device_id, code=code, meta=meta)
+        device = totp_device_confirm(user=locked, device_id=device_id, code=code, meta=meta)
         if device is None:
             return None
         locked.staff_enrollment_open_until = None

@@ -1,13 +1,16 @@
 """Refund claims: submission (the balance moves to refund_payable at once, so it
 cannot be spent twice), the checks that send a claim to review, the guarded
 state machine with a history row per change, staff review, corrections after a
-returned payout, and late claims that only staff may file, with an approval."""
+returned payout, and late claims that only staff may file, with an approval.
+
+Payee details are saved only when something vouches for them (B09, ``step_up``): on the
+login route a fresh second factor, whatever the payout method."""
 
 from __future__ import annotations
 
 import secrets
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -19,6 +22,7 @@ from backoffice.services.audit import staff_action_record
 from wallet.models import LedgerAccount, Transfer, User
 from wallet.services.ledger import Leg, system_account, transfer_post, wallet_locked_for
 from wallet.services.notifications import notification_enqueue
+from wallet.services.second_factor import user_has_second_factor
 from wallet.services.switches import channel_check
 
 from ..models import BankDetails, ClaimEvent, PostalDetails, RefundClaim, ShutdownProgramme, bank_account_fingerprint
@@ -26,6 +30,7 @@ from .checks import claim_hold_reasons, shared_account_claims
 from .errors import RefundRefused
 from .payee import CleanBankDetails, CleanPostalDetails
 from .programme import programme_current
+from .step_up import contact_proof_live, step_up_fresh, step_up_require
 
 REVIEW_PERMISSION = "refunds.review_refundclaim"
 
@@ -121,9 +126,19 @@ def claim_submit(
     stated_birth_date: date | None = None,
     filed_by: User | None = None,
     ip: str | None = None,
+    step_up_at: datetime | None = None,
 ) -> RefundClaim:
-    """File a claim for the customer's whole balance. Raises ``RefundRefused`` and changes nothing when refused."""
+    """File a claim for the customer's whole balance. Raises ``RefundRefused`` and changes nothing when refused.
+
+    On the login route the payee details need the time of a fresh step-up (``step_up_at``, B09);
+    the contact route has its proof and is always reviewed, a staff-filed late claim its approval."""
     channel_check("refund.claims")
+    if route == RefundClaim.Route.LOGIN:
+        # A13: a logged-in holder claims only with an authenticator; one who has none uses the
+        # no-login route, which proves the contacts on record and is always reviewed.
+        if not user_has_second_factor(customer):
+            raise RefundRefused("second_factor_required", _("Set up an authenticator app before you claim, or claim without logging in."))
+        step_up_require(step_up_at)
     if (method == RefundClaim.Method.BANK and bank is None) or (method == RefundClaim.Method.POSTAL and postal is None):
         raise RefundRefused("details_missing", _("Give the details for the way you want to be paid."))
     if method not in RefundClaim.Method.values or route not in RefundClaim.Route.values:
@@ -163,9 +178,8 @@ def claim_submit(
             filed_by=filed_by,
         )
         bank_details = _bank_details_add(claim, bank) if bank is not None else None
-        if postal is not None and method == RefundClaim.Method.POSTAL:
-            _postal_details_add(claim, postal)
-        reasons = claim_hold_reasons(customer=customer, route=route, bank_details=bank_details, claim=claim)
+        postal_details = _postal_details_add(claim, postal) if postal is not None and method == RefundClaim.Method.POSTAL else None
+        reasons = claim_hold_reasons(customer=customer, route=route, bank_details=bank_details, claim=claim, postal_details=postal_details)
         if late:
             reasons.append("late")
         claim.hold_reasons = reasons
@@ -298,18 +312,29 @@ def claim_review_reject(*, claim: RefundClaim, acting_user: User, note: str, ip:
 
 
 def claim_details_correct(
-    *, claim: RefundClaim, customer: User, bank: CleanBankDetails | None = None, postal: CleanPostalDetails | None = None
+    *,
+    claim: RefundClaim,
+    customer: User,
+    bank: CleanBankDetails | None = None,
+    postal: CleanPostalDetails | None = None,
+    step_up_at: datetime | None = None,
 ) -> RefundClaim:
     """New payee details for a claim whose payout the bank returned. The old details
-    are kept (superseded); the next payout carries Zengin new-code 2."""
+    are kept (superseded); the next payout carries Zengin new-code 2.
+
+    B09: a fresh step-up (``step_up_at``) vouches for the new details; without one only a complete
+    contact proof of the holder does (the no-login route's ``contact_details_correct`` holds it locked)."""
     with transaction.atomic():
         locked = RefundClaim.objects.select_for_update().select_related("customer").get(pk=claim.pk)
         if locked.customer_id != customer.pk:
             raise RefundRefused("not_yours", _("This is not your claim."))
         if locked.state != RefundClaim.State.RETURNED:
             raise RefundRefused("not_returned", _("Details can be changed only after the bank returned the payment."))
+        if not step_up_fresh(step_up_at) and not contact_proof_live(locked.customer_id):
+            step_up_require(step_up_at)
         now = timezone.now()
         bank_details = None
+        postal_details = None
         if locked.method == RefundClaim.Method.BANK:
             if bank is None:
                 raise RefundRefused("details_missing", _("Give the corrected bank account."))
@@ -319,8 +344,10 @@ def claim_details_correct(
             if postal is None:
                 raise RefundRefused("details_missing", _("Give the corrected address."))
             locked.postal_details.filter(superseded_at__isnull=True).update(superseded_at=now)
-            _postal_details_add(locked, postal)
-        reasons = claim_hold_reasons(customer=locked.customer, route=locked.route, bank_details=bank_details, claim=locked)
+            postal_details = _postal_details_add(locked, postal)
+        reasons = claim_hold_reasons(
+            customer=locked.customer, route=locked.route, bank_details=bank_details, claim=locked, postal_details=postal_details
+        )
         reasons = [r for r in reasons if r != "contact_route"] if _was_reviewed(locked) else reasons
         locked.hold_reasons = sorted({*reasons, "corrected_after_return"}) if reasons else []
         claim_state_set(

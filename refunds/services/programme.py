@@ -154,10 +154,16 @@ def programme_notices_queue_batch(*, programme_id: int, batch_size: int = NOTICE
     """Queue the next keyset batch of holder notices, paced through ``send_after``.
 
     The batch and the cursor commit together, so a killed worker redoes at most
-    the batch it was writing, never a committed one: no holder gets two notices."""
+    the batch it was writing, never a committed one: no holder gets two notices.
+
+    The programme's state is checked again under its row lock before anything is
+    queued (B10): only an announced programme (or one whose service has since ended
+    while its notices were still being queued) sends them. Run for a draft, a
+    cancelled or an unknown programme, it queues nothing and leaves the row as it was,
+    whoever started it and with whatever id."""
     with transaction.atomic():
-        programme = ShutdownProgramme.objects.select_for_update().get(pk=programme_id)
-        if programme.notices_done_at is not None or programme.state == ShutdownProgramme.State.CANCELLED:
+        programme = ShutdownProgramme.objects.select_for_update().filter(pk=programme_id).first()
+        if programme is None or programme.notices_done_at is not None or not _notices_may_go(programme):
             return NoticesProgress(queued=0, done=True)
         holders = list(
             LedgerAccount.objects.filter(
@@ -194,6 +200,12 @@ def programme_notices_queue_batch(*, programme_id: int, batch_size: int = NOTICE
         programme.notices_queued += len(holders)
         programme.save(update_fields=["notices_cursor", "notices_queued"])
     return NoticesProgress(queued=len(holders), done=False)
+
+
+def _notices_may_go(programme: ShutdownProgramme) -> bool:
+    """Notices follow the announcement: a draft has told nobody anything yet."""
+    announced = programme.state in (ShutdownProgramme.State.ANNOUNCED, ShutdownProgramme.State.SERVICE_ENDED)
+    return announced and programme.notices_queued_at is not None
 
 
 def _last_notice_due(already_queued: int) -> datetime:

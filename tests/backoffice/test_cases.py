@@ -21,10 +21,10 @@ from backoffice.models import Case, CaseEvent, CaseTransaction, Compensation, St
 from backoffice.services.cases import CaseRefused, case_open_or_join, case_status_set
 from tests.backoffice.helpers import make_staff, otp_login
 from tests.conftest import make_customer
-from tests.money import fund_wallet, make_terminal
+from tests.money import fund_wallet, make_terminal, payment_code_for
 from wallet.models import AccountFreeze, Payment, TopUp, TransactionReport, User
 from wallet.services.holds import transaction_report_create
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def _staff(client: Client, role: str = "fraud_analyst", email: str = "fraud@anze
 def _spend(customer: User, topup_yen: int = 10_000, pay_yen: int = 3_000) -> tuple[TopUp, Payment]:
     register, _key = make_terminal()
     topup = fund_wallet(customer, topup_yen, register)
-    code = payment_code_issue(user=customer).code
+    code = payment_code_for(user=customer).code
     payment = payment_redeem(terminal=register, code=code, amount_yen=pay_yen, idempotency_key=secrets.token_hex(6))
     return topup, payment
 

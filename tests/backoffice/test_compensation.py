@@ -24,13 +24,13 @@ from backoffice.services.cases import case_open_or_join
 from backoffice.services.compensation import CompensationRefused, compensation_request, compensations_release_stale
 from tests.backoffice.helpers import make_staff, otp_login
 from tests.conftest import make_customer
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.adapters.cards import DevCardGateway
 from wallet.models import CardReversal, Entry, GatewayCharge, Payment, Terminal, TopUp, Transfer, User
 from wallet.selectors import wallet_balance
 from wallet.services.card_reversals import card_reversals_sync
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 from wallet.services.topups import topup_card
 
 pytestmark = pytest.mark.django_db
@@ -54,14 +54,14 @@ def store() -> Terminal:
 
 
 def spend(user: User, amount_yen: int, terminal: Terminal, description: str = "電子タバコ") -> Payment:
-    code = payment_code_issue(user=user).code
+    code = payment_code_for(user=user).code
     return payment_redeem(
         terminal=terminal, code=code, amount_yen=amount_yen, idempotency_key=secrets.token_hex(8), description=description
     )
 
 
 def card_topup(user: User, amount_yen: int) -> TopUp:
-    topup = topup_card(user=user, card=make_card(user), amount_yen=amount_yen, idempotency_key=secrets.token_hex(8))
+    topup = topup_card(user=user, card=make_card(user), amount_yen=amount_yen, idempotency_key=secrets.token_hex(8), step_up_fresh=True)
     assert topup.status == TopUp.Status.SUCCEEDED
     return topup
 

@@ -16,17 +16,17 @@ from backoffice.models import Approval, StaffAction
 from backoffice.services.approvals import ApprovalRefused, approval_approve, approval_request
 from backoffice.services.freezes import FreezeRefused, account_freeze, account_unfreeze_request, freezes_expired_release
 from tests.backoffice.helpers import make_staff, otp_login
-from tests.money import fund_wallet, make_terminal
+from tests.money import fund_wallet, make_terminal, payment_code_for
 from wallet.models import AccountFreeze, Terminal, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger import MoneyError
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 
 pytestmark = pytest.mark.django_db
 
 
 def _pay(user: User, terminal: Terminal, amount_yen: int = 300) -> None:
-    code = payment_code_issue(user=user).code
+    code = payment_code_for(user=user).code
     payment_redeem(terminal=terminal, code=code, amount_yen=amount_yen, idempotency_key=secrets.token_hex(8))
 
 

@@ -11,11 +11,11 @@ from backoffice.services.approvals import ApprovalRefused, approval_approve
 from backoffice.services.ledger_corrections import ledger_correction_request
 from tests.backoffice.helpers import make_staff
 from tests.conftest import make_customer
-from tests.money import fund_wallet, make_terminal
+from tests.money import fund_wallet, make_terminal, payment_code_for
 from wallet.models import Entry, Transfer, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def test_b07_a_reversal_is_a_new_transfer_after_approval(maker: User, checker: U
     customer = make_customer()
     store = make_terminal()[0]
     fund_wallet(customer, 5_000, store)
-    payment = payment_redeem(terminal=store, code=payment_code_issue(user=customer).code, amount_yen=1_200, idempotency_key="p1")
+    payment = payment_redeem(terminal=store, code=payment_code_for(user=customer).code, amount_yen=1_200, idempotency_key="p1")
     before = entry_rows()
 
     approval = ledger_correction_request(transfer=payment.transfer, reason="Store charged twice by mistake", acting_user=maker)

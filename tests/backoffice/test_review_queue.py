@@ -22,7 +22,7 @@ from backoffice.selectors.review import ReviewFilters, review_queue, review_queu
 from backoffice.services.review import ReviewRefused, review_approve
 from tests.backoffice.helpers import make_staff, otp_login
 from tests.conftest import make_customer
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.models import (
     AccountFreeze,
     ApiToken,
@@ -41,7 +41,7 @@ from wallet.services.holds import transaction_report_create
 from wallet.services.ledger import system_account
 from wallet.services.ledger_audit import ledger_verify
 from wallet.services.notifications import notification_render
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 from wallet.services.topups import topup_card, topup_reject
 
 pytestmark = pytest.mark.django_db
@@ -113,7 +113,7 @@ def _report(customer: User, note: str = "I was asleep", holding: Holding | None 
     fund_wallet(customer, 10_000, register)
     if holding is not None:
         holding.on = True
-    code = payment_code_issue(user=customer).code
+    code = payment_code_for(user=customer).code
     payment = payment_redeem(terminal=register, code=code, amount_yen=4_000, idempotency_key=secrets.token_hex(6))
     return transaction_report_create(user=customer, transfer=payment.transfer, note=note, lock_wallet=False)
 

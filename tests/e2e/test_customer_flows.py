@@ -187,3 +187,40 @@ def test_customer_resets_password_and_is_still_asked_for_the_second_factor(page:
     expect(page).to_have_url(f"{live_server.url}/")
     expect(page.locator("main")).to_contain_text("Hello")
     shot(page, "home-after-reset-login")
+
+
+def test_a13_existing_customer_proves_the_phone_before_the_first_authenticator(page: Page, live_server: LiveServer, shot: Shots) -> None:
+    """A customer from before authenticators (or a stranger with their password) signs in: the
+    portal asks for the phone on record first, and the owner is told of the new factor with a
+    "this was not me" link that locks the wallet."""
+    user = make_customer(email="kenji@example.jp", phone="+819055556666")
+    login_with_password(page, live_server, user.email, PASSWORD)
+    expect(page).to_have_url(re.compile(r"/security/confirm-contact/"))
+    expect(page.locator("h1")).to_have_text("Confirm it is you")
+    expect(page.locator("main")).to_contain_text("090-5555-6666")
+    shot(page, "contact-proof-choice")
+    page.get_by_role("button", name="Send me a code by SMS").click()
+    expect(page.locator("#id_code")).to_be_visible()
+    shot(page, "contact-proof-code")
+    page.locator("#id_code").fill(sms_code_for(user.phone))
+    page.get_by_role("button", name="Confirm").click()
+
+    expect(page).to_have_url(re.compile(r"/security/authenticator/"))
+    secret = "".join(page.locator("p.secret").inner_text().split())
+    page.locator("#id_code").fill(totp_code_unused(secret))
+    submit(page)
+    expect(page).to_have_url(re.compile(r"/security/backup-codes/"))
+    user.refresh_from_db()
+    assert user.factor_cooling_off_until is not None
+
+    mails = [m for m in mail.outbox if m.to == [user.email] and "/security/not-me/" in str(m.body)]
+    assert len(mails) == 1
+    page.context.clear_cookies()
+    page.goto(live_server.url + link_in_mail(str(mails[0].body), "/security/not-me/"))
+    expect(page.locator("h1")).to_have_text("This was not me")
+    shot(page, "not-me-confirm")
+    page.get_by_role("button", name="Lock my wallet").click()
+    expect(page.locator("h1")).to_have_text("Your wallet is locked")
+    shot(page, "not-me-done")
+    user.refresh_from_db()
+    assert not user.has_usable_password() and not TOTPDevice.objects.filter(user=user).exists()

@@ -24,10 +24,10 @@ from pytest_django.live_server_helper import LiveServer
 
 from backoffice.models import Case, Compensation, MassReset
 from tests.conftest import enrol_totp, make_customer
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.models import ApiToken, Payment, Terminal, TopUp, User, UserSession
 from wallet.selectors import wallet_balance
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 from wallet.services.topups import topup_cash
 
 from .conftest import Shots, link_in_mail, secret_of, totp_code_unused
@@ -79,10 +79,10 @@ def seed_taken_over_accounts() -> None:
     hour_ago = timezone.now() - timedelta(hours=2)
     for email, topup_yen, purchases in VICTIMS:
         victim = make_customer(email)
-        topup_cash(terminal=atm, code=payment_code_issue(user=victim).code, amount_yen=topup_yen, idempotency_key=f"e2e-{email}-topup")
+        topup_cash(terminal=atm, code=payment_code_for(user=victim).code, amount_yen=topup_yen, idempotency_key=f"e2e-{email}-topup")
         for index, amount in enumerate(purchases):
             payment_redeem(
-                terminal=register, code=payment_code_issue(user=victim).code, amount_yen=amount, idempotency_key=f"e2e-{email}-{index}"
+                terminal=register, code=payment_code_for(user=victim).code, amount_yen=amount, idempotency_key=f"e2e-{email}-{index}"
             )
         # The hunt's period ends at a whole minute in the past; the attack happened before it.
         TopUp.objects.filter(user=victim).update(created_at=hour_ago, completed_at=hour_ago)

@@ -21,12 +21,11 @@ from refunds.models import Payout, PayoutBatch, RefundClaim
 from refunds.services.payouts import payout_batch_build, payout_batch_file
 from refunds.zengin.transfer_file import read_transfer_file
 from tests.backoffice.helpers import STAFF_PASSWORD, make_staff
-from tests.conftest import enrol_totp
 from tests.refunds.factories import funded_customer, make_programme
 from wallet.models import LedgerAccount, User
 
 from .conftest import Shots, secret_of, totp_code_unused
-from .test_refund_portal import let_step_up_age, log_in, submit
+from .test_refund_portal import authenticator_of, let_step_up_age, log_in, submit
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -76,7 +75,7 @@ def test_claim_review_release_download_return_and_correction(
     settings.BANK_DELIVERY_DIR = tmp_path / "bank-outbox"
     make_programme()
     customer = funded_customer(amount_yen=23_456)
-    secret = secret_of(enrol_totp(customer))
+    secret = secret_of(authenticator_of(customer))
     finance = make_staff("finance@anzenpay.example", "finance")
     treasury = make_staff("treasury@anzenpay.example", "finance")
 

@@ -1,4 +1,5 @@
-"""Shared builders for refund tests: a live programme, a funded customer, clean bank details."""
+"""Shared builders for refund tests: a live programme, a funded customer, clean bank details, and
+claims filed as the login route files them (after a fresh step-up, B09)."""
 
 from __future__ import annotations
 
@@ -61,6 +62,19 @@ def funded_customer(email: str = "hanako@example.jp", amount_yen: int = 12_345, 
     return customer
 
 
+def funded_staff(email: str, role: str, amount_yen: int) -> User:
+    """A staff member with money in a wallet from before they joined the staff: staff never move
+    money through the customer flows themselves (A13), so the top-up happens while they are not staff."""
+    from tests.backoffice.helpers import make_staff
+
+    staff = make_staff(email, role)
+    User.objects.filter(pk=staff.pk).update(is_staff=False)
+    fund_wallet(User.objects.get(pk=staff.pk), amount_yen)
+    User.objects.filter(pk=staff.pk).update(is_staff=True)
+    staff.refresh_from_db()
+    return staff
+
+
 def bank_claim(customer: User, amount_yen: int, **details: str) -> RefundClaim:
     return claim_submit(
         customer=customer,
@@ -68,4 +82,25 @@ def bank_claim(customer: User, amount_yen: int, **details: str) -> RefundClaim:
         method=RefundClaim.Method.BANK,
         confirmed_amount_yen=amount_yen,
         bank=bank_details(**details),
+        step_up_at=timezone.now(),
     )
+
+
+def postal_claim(customer: User, amount_yen: int, postal: CleanPostalDetails | None = None) -> RefundClaim:
+    """A login-route claim of cash at a Japan Post counter; it always waits for review (B09: no address on record)."""
+    return claim_submit(
+        customer=customer,
+        route=RefundClaim.Route.LOGIN,
+        method=RefundClaim.Method.POSTAL,
+        confirmed_amount_yen=amount_yen,
+        postal=postal or postal_details(),
+        step_up_at=timezone.now(),
+    )
+
+
+def approved_postal_claim(customer: User, amount_yen: int, reviewer: User) -> RefundClaim:
+    """A postal claim a reviewer has checked and approved, ready for the next postal batch."""
+    from refunds.services.claims import claim_review_approve
+
+    claim = postal_claim(customer, amount_yen)
+    return claim_review_approve(claim=claim, acting_user=reviewer, note="Address checked against the identity document.")

@@ -26,7 +26,7 @@ from refunds.tasks import programme_deadlines
 from tests.backoffice.helpers import make_staff, otp_login
 from tests.conftest import make_customer
 from tests.money import fund_wallet
-from tests.refunds.factories import bank_claim, funded_customer, make_programme
+from tests.refunds.factories import bank_claim, funded_customer, funded_staff, make_programme
 from wallet.models import ChannelSwitch, LedgerAccount, Notification
 from wallet.services.ledger import wallet_account_for
 from wallet.switches import ChannelDisabled
@@ -137,8 +137,7 @@ def test_announce_queues_paced_notices_to_holders_with_a_balance_only(
     holders = [funded_customer(f"holder{i}@example.jp", amount_yen=1_000 * (i + 1), password=None) for i in range(3)]
     empty = make_customer("empty@example.jp")
     wallet_account_for(empty)  # a wallet, but nothing in it
-    staff = make_staff("clerk@anzenpay.example", "support")
-    fund_wallet(staff, 500)  # staff wallets are not holders
+    funded_staff("clerk@anzenpay.example", "support", 500)  # staff wallets are not holders
     _supervisor(client)
     client.post(reverse(ADD), _form())
     programme = ShutdownProgramme.objects.get()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from refunds.models import RefundClaim
-from refunds.services.claims import claim_review_approve, claim_review_reject, claim_submit
+from refunds.services.claims import claim_review_approve, claim_review_reject
 from refunds.services.errors import RefundRefused
 from tests.backoffice.helpers import make_staff
-from tests.refunds.factories import bank_claim, funded_customer, make_programme, postal_details
+from tests.refunds.factories import bank_claim, funded_customer, make_programme, postal_claim
 from wallet.models import AccountFreeze, Entry, LedgerAccount
 
 pytestmark = pytest.mark.django_db
@@ -68,15 +68,9 @@ def test_a_frozen_wallet_is_claimed_but_held() -> None:
     make_programme()
     customer = funded_customer(amount_yen=7_000)
     AccountFreeze.objects.create(user=customer, scope=AccountFreeze.Scope.ALL, source=AccountFreeze.Source.STAFF, reason="takeover")
-    claim = claim_submit(
-        customer=customer,
-        route=RefundClaim.Route.LOGIN,
-        method=RefundClaim.Method.POSTAL,
-        confirmed_amount_yen=7_000,
-        postal=postal_details(),
-    )
+    claim = postal_claim(customer, 7_000)
     assert claim.state == RefundClaim.State.REVIEW
-    assert claim.hold_reasons == ["frozen"]
+    assert claim.hold_reasons == ["postal_address_not_on_record", "frozen"]
     assert LedgerAccount.objects.get(owner=customer).balance_yen == 0
 
 

@@ -11,13 +11,12 @@ from django.core.management import call_command
 
 from backoffice.models import Case, StaffAction
 from refunds.models import ClaimEvent, Payout, PayoutBatch, RefundClaim
-from refunds.services.claims import claim_submit
 from refunds.services.errors import RefundRefused
 from refunds.services.payouts import POSTAL_CSV_HEADER, payout_batch_build, payout_batch_file
 from refunds.zengin.calendar import is_bank_business_day
 from refunds.zengin.transfer_file import read_transfer_file
 from tests.backoffice.helpers import make_staff
-from tests.refunds.factories import funded_customer, make_programme, postal_details
+from tests.refunds.factories import approved_postal_claim, funded_customer, make_programme
 from tests.refunds.payout_helpers import approved_bank_claims
 from wallet.models import AccountFreeze
 
@@ -94,13 +93,7 @@ def test_an_invalid_transfer_date_or_method_is_refused() -> None:
 def test_a_postal_batch_is_a_documented_utf8_csv() -> None:
     make_programme()
     customer = funded_customer("post@example.jp", amount_yen=4_321)
-    claim = claim_submit(
-        customer=customer,
-        route=RefundClaim.Route.LOGIN,
-        method=RefundClaim.Method.POSTAL,
-        confirmed_amount_yen=4_321,
-        postal=postal_details(),
-    )
+    claim = approved_postal_claim(customer, 4_321, make_staff("finance@anzenpay.example", "finance"))
     assert claim.state == RefundClaim.State.APPROVED
     batch = payout_batch_build(method=PayoutBatch.Method.POSTAL)
     assert batch is not None and batch.file_name.endswith(".csv")
@@ -118,14 +111,7 @@ def test_the_scheduled_task_builds_both_methods_on_bank_business_days_only(monke
 
     make_programme()
     approved_bank_claims(2)
-    customer = funded_customer("post@example.jp", amount_yen=900)
-    claim_submit(
-        customer=customer,
-        route=RefundClaim.Route.LOGIN,
-        method=RefundClaim.Method.POSTAL,
-        confirmed_amount_yen=900,
-        postal=postal_details(),
-    )
+    approved_postal_claim(funded_customer("post@example.jp", amount_yen=900), 900, make_staff("finance@anzenpay.example", "finance"))
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: date(2027, 1, 1))  # New Year's Day: banks are closed
     assert payout_batches_build() == []
     assert not PayoutBatch.objects.exists()

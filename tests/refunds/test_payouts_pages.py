@@ -145,19 +145,10 @@ def test_the_results_page_shows_errors_per_line_then_the_summary(finance: tuple[
 
 
 def test_the_japan_post_csv_is_downloaded_from_its_batch(finance: tuple[Client, User]) -> None:
-    from refunds.models import RefundClaim
-    from refunds.services.claims import claim_submit
-    from tests.refunds.factories import funded_customer, postal_details
+    from tests.refunds.factories import approved_postal_claim, funded_customer
 
     client, user = finance
-    customer = funded_customer("post@example.jp", amount_yen=2_500)
-    claim_submit(
-        customer=customer,
-        route=RefundClaim.Route.LOGIN,
-        method=RefundClaim.Method.POSTAL,
-        confirmed_amount_yen=2_500,
-        postal=postal_details(),
-    )
+    approved_postal_claim(funded_customer("post@example.jp", amount_yen=2_500), 2_500, user)
     batch = payout_batch_build(method=PayoutBatch.Method.POSTAL)
     assert batch is not None
     page = client.get(reverse("refunds_staff:payout_batch", args=[batch.pk]))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from backoffice.models import StaffAction
 from refunds.models import Payout, PayoutBatch, PayoutResultImport, RefundClaim
@@ -92,7 +93,7 @@ def test_a_return_reopens_the_claim_returns_the_money_and_the_correction_leaves_
     }
 
     # The customer corrects the account; the claim is approved again and goes out with new-code 2.
-    claim_details_correct(claim=claim, customer=claim.customer, bank=bank_details(account_number="7654321"))
+    claim_details_correct(claim=claim, customer=claim.customer, bank=bank_details(account_number="7654321"), step_up_at=timezone.now())
     claim.refresh_from_db()
     assert claim.state == RefundClaim.State.APPROVED
     second = payout_batch_build(method=PayoutBatch.Method.BANK)

@@ -21,7 +21,7 @@ from refunds.services.claims import claim_review_approve, claim_review_reject, c
 from tests.backoffice.helpers import make_staff
 from tests.conftest import enrol_totp
 from tests.helpers import latest_sms_code
-from tests.refunds.factories import bank_claim, funded_customer, make_programme, postal_details
+from tests.refunds.factories import bank_claim, funded_customer, make_programme, postal_claim
 from tests.refunds.test_portal_claim import BANK_FORM, POSTAL_FORM, main_text
 from tests.refunds.test_portal_contact import contact_mails, link_path
 from tests.wallet.test_account import verified_client
@@ -184,22 +184,17 @@ def test_logged_in_correction_after_a_return(holder: User) -> None:
     assert payout.new_code == Payout.NewCode.CHANGED and payout.bank_details_id == current.pk
 
 
-def test_postal_correction_needs_no_step_up(holder: User) -> None:
-    from refunds.services.claims import claim_submit
-
-    claim = claim_submit(
-        customer=holder,
-        route=RefundClaim.Route.LOGIN,
-        method=RefundClaim.Method.POSTAL,
-        confirmed_amount_yen=5_432,
-        postal=postal_details(),
-    )
-    claim = return_claim(claim, reason="宛所不明")
-    client = verified_client(holder, enrol_totp(holder), stepped_up=False)
+def test_a_postal_correction_is_saved_and_checked_by_staff_before_it_is_sent_again(holder: User) -> None:
+    # The step-up this needs (B09) is tested in tests/security/test_b09_refund_payee_step_up.py.
+    claim = return_claim(postal_claim(holder, 5_432), reason="宛所不明")
+    client = verified_client(holder, enrol_totp(holder))
     url = reverse("refunds:status_detail_correct", args=[claim.number])
     assert client.get(url).status_code == 200
     assert client.post(url, {**POSTAL_FORM, "address": "大阪府大阪市北区梅田1-1-1"}).status_code == 302
     assert PostalDetails.objects.get(claim=claim, superseded_at__isnull=True).address == "大阪府大阪市北区梅田1-1-1"
+    claim.refresh_from_db()
+    assert claim.state == RefundClaim.State.REVIEW
+    assert claim.hold_reasons == ["corrected_after_return", "postal_address_not_on_record"]
 
 
 def test_correction_from_the_status_link_needs_a_fresh_contact_proof(holder: User, django_capture_on_commit_callbacks: Any) -> None:

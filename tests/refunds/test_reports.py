@@ -23,8 +23,7 @@ from refunds.selectors import reports
 from refunds.services.claims import claim_review_reject, claim_state_set
 from tests.backoffice.helpers import make_staff, otp_login
 from tests.conftest import make_customer
-from tests.money import fund_wallet
-from tests.refunds.factories import bank_claim, funded_customer, make_programme
+from tests.refunds.factories import bank_claim, funded_customer, funded_staff, make_programme
 from wallet.models import Transfer
 from wallet.services.ledger import Leg, system_account, transfer_post, wallet_account_for
 
@@ -86,7 +85,7 @@ def programme() -> ShutdownProgramme:
     returned = bank_claim(funded_customer("returned@example.jp", amount_yen=1_500, password=None), 1_500, account_number="1000005")
     funded_customer("never@example.jp", amount_yen=500, name_kana="ミセイキュウ タロウ", password=None)
     wallet_account_for(make_customer("empty@example.jp"))
-    fund_wallet(make_staff("clerk@anzenpay.example", "support"), 700)
+    funded_staff("clerk@anzenpay.example", "support", 700)
     claim_review_reject(claim=rejected, acting_user=make_staff("fraud@anzenpay.example", "fraud_analyst"), note="not theirs")
     _release([paid, in_flight, returned])
     _paid(paid)

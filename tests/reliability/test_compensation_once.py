@@ -18,11 +18,11 @@ from backoffice.services.compensation import CompensationRefused, compensation_r
 from tests.backoffice.helpers import make_staff
 from tests.conftest import make_customer
 from tests.helpers import race as race_threads
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.models import GatewayCharge, TopUp, Transfer, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 from wallet.services.topups import topup_card
 
 PARALLEL = 8
@@ -43,7 +43,7 @@ def drained_customer(analyst: User) -> tuple[User, Case, TopUp]:
     fund_wallet(customer, 3_000, store)
     topup = topup_card(user=customer, card=make_card(customer), amount_yen=5_000, idempotency_key=secrets.token_hex(8))
     payment = payment_redeem(
-        terminal=store, code=payment_code_issue(user=customer).code, amount_yen=8_000, idempotency_key=secrets.token_hex(8)
+        terminal=store, code=payment_code_for(user=customer).code, amount_yen=8_000, idempotency_key=secrets.token_hex(8)
     )
     assert topup.transfer is not None
     case, _opened = case_open_or_join(customer=customer, source="manual", acting_user=analyst, transfers=[topup.transfer, payment.transfer])

@@ -18,10 +18,11 @@ import pytest
 from django.utils import timezone
 
 from tests.helpers import race as race_threads
+from tests.money import payment_code_for
 from wallet.models import LedgerAccount, Payment, PaymentCode, Terminal, Transfer, User
 from wallet.services.ledger import Leg, MoneyError, new_idempotency_key, system_account, transfer_post, wallet_account_for
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_code_digest, payment_code_issue, payment_redeem
+from wallet.services.payments import payment_code_digest, payment_redeem
 from wallet.services.terminals import merchant_create, terminal_create
 
 PARALLEL = 50
@@ -63,7 +64,7 @@ def assert_exactly_one_payment(user: User, wallet: LedgerAccount, outcomes: Coun
 @pytest.mark.django_db(transaction=True)
 def test_t02_fifty_parallel_payments_on_one_code_exactly_one_succeeds() -> None:
     user, wallet = funded_customer()
-    code = payment_code_issue(user=user).code
+    code = payment_code_for(user=user).code
     registers = terminals(5)
 
     outcomes = race(

@@ -83,6 +83,7 @@ elif action == "claim":
     from refunds.services.claims import claim_submit
     from refunds.services.payee import CleanBankDetails
     from wallet.models import User
+    from django.utils import timezone
 
     claim_submit(
         customer=User.objects.get(pk=arguments["customer"]),
@@ -90,6 +91,7 @@ elif action == "claim":
         method=RefundClaim.Method.BANK,
         confirmed_amount_yen=arguments["amount_yen"],
         bank=CleanBankDetails(**arguments["bank"]),
+        step_up_at=timezone.now(),  # the customer's fresh step-up (B09)
     )
 print("the action returned without publishing anything")
 '''

@@ -42,12 +42,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.money import make_card, make_terminal
+from tests.money import make_card, make_terminal, payment_code_for
 from wallet.models import AccountFreeze, Card, LedgerAccount, LimitPolicy, Payment, RiskRule, Terminal, TopUp, User
 from wallet.services.holds import wallet_lock, wallet_unlock
 from wallet.services.ledger import MoneyError, transfer_reverse, wallet_account_for
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_code_issue, payment_redeem, payment_refund
+from wallet.services.payments import payment_redeem, payment_refund
 from wallet.services.risk import risk_rules_cache_clear
 from wallet.services.topups import topup_card, topup_cash
 
@@ -176,11 +176,12 @@ class MoneyMachine(RuleBasedStateMachine):
         key = secrets.token_hex(8)
         if channel == "card":
             outcome, topup = self._outcome(
-                lambda: topup_card(user=customer.user, card=customer.card, amount_yen=amount, idempotency_key=key), "card top-up"
+                lambda: topup_card(user=customer.user, card=customer.card, amount_yen=amount, idempotency_key=key, step_up_fresh=True),
+                "card top-up",
             )
         else:
             terminal = self.atm if channel == "atm" else self.register
-            code = payment_code_issue(user=customer.user).code
+            code = payment_code_for(user=customer.user).code
             outcome, topup = self._outcome(
                 lambda: topup_cash(terminal=terminal, code=code, amount_yen=amount, idempotency_key=key), "cash top-up"
             )
@@ -227,7 +228,7 @@ class MoneyMachine(RuleBasedStateMachine):
             expected = "insufficient_funds"
         else:
             expected = OK
-        code = payment_code_issue(user=customer.user).code
+        code = payment_code_for(user=customer.user).code
         key = secrets.token_hex(8)
         outcome, payment = self._outcome(
             lambda: payment_redeem(terminal=self.register, code=code, amount_yen=amount, idempotency_key=key), "payment"

@@ -33,9 +33,9 @@ from rest_framework.throttling import ScopedRateThrottle
 from schemathesis import GenerationMode
 
 from tests.conftest import enrol_totp, make_customer, totp_for
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.models import Entry, Payment, TopUp, User
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 from wallet.services.topups import topup_card
 
 MAX_EXAMPLES = int(os.environ.get("T8_MAX_EXAMPLES", "50"))
@@ -97,8 +97,8 @@ def customer_with_history(label: str, merchant_code: str) -> tuple[User, Any, Pa
     register, _key = make_terminal(merchant_code=merchant_code)
     fund_wallet(user, 20_000, terminal=register)
     card = make_card(user, last4="4242")
-    topup = topup_card(user=user, card=card, amount_yen=3_000, idempotency_key=f"t8-{label}")
-    code = payment_code_issue(user=user).code
+    topup = topup_card(user=user, card=card, amount_yen=3_000, idempotency_key=f"t8-{label}", step_up_fresh=True)
+    code = payment_code_for(user=user).code
     payment = payment_redeem(
         terminal=register, code=code, amount_yen=1_500, idempotency_key=f"t8-{label}-pay", description=f"{label} lunch"
     )

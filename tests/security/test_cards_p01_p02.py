@@ -227,7 +227,7 @@ def test_b05_skipping_the_return_page_does_not_dodge_the_lock(browser: Client, c
 
 
 @pytest.mark.django_db
-def test_b05_card_registrations_started_per_day_are_capped(customer: User, settings: Any) -> None:
+def test_b05_card_registrations_started_per_day_are_capped(customer: User, customer_totp: TOTPDevice, settings: Any) -> None:
     settings.CARD_REGISTRATIONS_PER_DAY_MAX = 2
     for _attempt in range(2):
         card_registration_start(user=customer, return_url="https://example.jp/back")

@@ -1,6 +1,6 @@
 """S04 on the refund portal: a fresh second factor before bank details are taken and saved
-(the claim's bank step and its submit, and the correction after a return). Cash at a Japan
-Post counter needs none."""
+(the claim's bank step and its submit, and the correction after a return). ゆうちょ and cash at
+a Japan Post counter need one too (B09): tests/security/test_b09_refund_payee_step_up.py."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.utils import timezone
 from refunds.models import BankDetails, RefundClaim
 from tests.conftest import enrol_totp, totp_for
 from tests.refunds.factories import bank_claim, funded_customer, make_programme
-from tests.refunds.test_portal_claim import BANK_FORM, POSTAL_FORM, claim_url
+from tests.refunds.test_portal_claim import BANK_FORM, claim_url
 from tests.refunds.test_portal_status import return_claim
 from tests.wallet.test_account import verified_client
 from wallet.services.second_factor import SESSION_STEP_UP_AT
@@ -70,16 +70,6 @@ def test_s04_a_wrong_code_does_not_let_bank_details_through() -> None:
     client.post(claim_url("method"), {"method": "bank"})
     client.post(reverse("wallet:step_up"), {"code": "000000", "next": claim_url("details")})
     assert step_up_target(client.get(claim_url("details"))) == claim_url("details")
-
-
-def test_s04_cash_at_a_post_office_needs_no_step_up() -> None:
-    make_programme()
-    customer = funded_customer(amount_yen=2_000)
-    client = verified_client(customer, enrol_totp(customer), stepped_up=False)
-    client.post(claim_url("balance"), {"amount_yen": "2000"})
-    client.post(claim_url("method"), {"method": "postal"})
-    assert client.post(claim_url("details"), POSTAL_FORM)["Location"] == claim_url("check")
-    assert client.post(claim_url("check"))["Location"].startswith("/refund/claim/done/")
 
 
 def test_s04_correcting_the_bank_account_after_a_return_needs_a_fresh_code() -> None:

@@ -13,6 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rest_framework.test import APIClient
 
 from tests.conftest import make_customer, totp_for
+from tests.helpers import api_prove_contact_by_sms
 from wallet.models import ApiToken, AuthEvent, KnownDevice, User
 from wallet.services.sessions import credentials_revoke
 from wallet.services.switches import channel_switch_set
@@ -87,13 +88,15 @@ def test_account_without_second_factor_gets_a_limited_token_and_enrols(api: APIC
     # Only /me and factor enrolment: everything else needs the second factor.
     assert api.get(reverse("api:auth_tokens")).status_code == 403
     assert api.post(reverse("api:auth_step_up"), {"code": "123456"}, format="json").status_code == 403
+    # A13: the password alone enrols nothing; the phone on record is proven first.
+    refused = api.post(reverse("api:factors_totp"))
+    assert refused.status_code == 403 and refused.json()["code"] == "proof_required"
+    api_prove_contact_by_sms(api, customer)
     start = api.post(reverse("api:factors_totp")).json()
     assert start["otpauth_uri"].startswith("otpauth://totp/") and start["digits"] == 6 and start["period"] == 30
     wrong = api.post(reverse("api:factors_totp_confirm"), {"code": "000000"}, format="json")
     assert wrong.status_code == 400 and wrong.json()["code"] == "invalid_code"
-    # django-otp throttles a device for a moment after a wrong code.
-    with time_machine.travel(timezone.now() + timedelta(seconds=3)):
-        confirm = api.post(reverse("api:factors_totp_confirm"), {"code": pyotp.TOTP(start["secret"]).now()}, format="json")
+    confirm = api.post(reverse("api:factors_totp_confirm"), {"code": pyotp.TOTP(start["secret"]).now()}, format="json")
     assert confirm.status_code == 200 and confirm.json()["token_has_second_factor"] is True
     assert TOTPDevice.objects.filter(user=customer, confirmed=True).count() == 1
     assert api.get(reverse("api:auth_tokens")).status_code == 200
@@ -107,6 +110,7 @@ def test_s02_enrolling_through_the_app_ends_other_tokens_and_web_sessions(api: A
     other = _login(APIClient()).json()["token"]
     body = _login(api).json()
     api.credentials(HTTP_AUTHORIZATION=f"Bearer {body['token']}")
+    api_prove_contact_by_sms(api, customer)
     secret = api.post(reverse("api:factors_totp")).json()["secret"]
     confirm = api.post(reverse("api:factors_totp_confirm"), {"code": pyotp.TOTP(secret).now()}, format="json")
 

@@ -54,9 +54,10 @@ def test_pending_top_ups_count_against_the_daily_cap(customer: User) -> None:
     card = make_card(customer, behaviour="timeout")
     cap = LimitPolicy.objects.get(kind="topup.card").per_day_max_yen
     assert cap is not None
-    topup_card(user=customer, card=card, amount_yen=cap, idempotency_key="p1")
+    # The cap is above the step-up threshold (B11): the customer confirmed with a fresh code.
+    topup_card(user=customer, card=card, amount_yen=cap, idempotency_key="p1", step_up_fresh=True)
     with pytest.raises(LimitExceeded):
-        topup_card(user=customer, card=card, amount_yen=1, idempotency_key="p2")
+        topup_card(user=customer, card=card, amount_yen=1, idempotency_key="p2", step_up_fresh=True)
 
 
 def test_b08_another_customers_or_a_removed_card_cannot_be_charged(customer: User) -> None:

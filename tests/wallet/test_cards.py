@@ -284,7 +284,9 @@ def test_a_removed_card_can_be_added_again(browser: Client, customer: User) -> N
 
 
 @pytest.mark.django_db
-def test_risk_block_refuses_the_registration_and_keeps_the_decision(customer: User, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_risk_block_refuses_the_registration_and_keeps_the_decision(
+    customer: User, customer_totp: TOTPDevice, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from wallet.services import cards as card_services
 
     def block(**kwargs: object) -> RiskDecision:

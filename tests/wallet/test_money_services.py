@@ -9,7 +9,7 @@ from django.core import mail
 from django.utils import timezone
 
 from tests.conftest import make_customer
-from tests.money import fund_wallet, make_terminal
+from tests.money import fund_wallet, make_terminal, payment_code_for
 from wallet.models import LimitPolicy, Notification, Payment, RiskDecision, RiskOutcome, Terminal, TopUp, User
 from wallet.selectors import activity_for, wallet_balance
 from wallet.services.holds import transaction_report_create, wallet_lock, wallet_unlock
@@ -21,7 +21,6 @@ from wallet.services.payments import (
     InvalidAmount,
     InvalidPaymentCode,
     RefundTooLarge,
-    payment_code_issue,
     payment_redeem,
     payment_refund,
 )
@@ -31,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 
 def pay(terminal: Terminal, user: User, amount: int, key: str = "k1") -> Payment:
-    return payment_redeem(terminal=terminal, code=payment_code_issue(user=user).code, amount_yen=amount, idempotency_key=key)
+    return payment_redeem(terminal=terminal, code=payment_code_for(user=user).code, amount_yen=amount, idempotency_key=key)
 
 
 def test_cash_topup_credits_the_wallet_and_sends_a_receipt(customer: User, django_capture_on_commit_callbacks: Any) -> None:
@@ -48,7 +47,7 @@ def test_cash_topup_credits_the_wallet_and_sends_a_receipt(customer: User, djang
 def test_payment_moves_money_to_the_merchant_and_the_code_works_once(customer: User) -> None:
     register, _key = make_terminal()
     fund_wallet(customer, 3_000, register)
-    code = payment_code_issue(user=customer).code
+    code = payment_code_for(user=customer).code
     payment = payment_redeem(terminal=register, code=code, amount_yen=1_200, idempotency_key="a")
     assert payment.amount_yen == 1_200
     assert wallet_balance(customer) == 1_800
@@ -72,11 +71,11 @@ def test_same_key_returns_the_first_payment_and_other_amount_is_refused(customer
 def test_a_new_code_replaces_the_old_one_and_codes_expire(customer: User, settings: object) -> None:
     register, _key = make_terminal()
     fund_wallet(customer, 3_000, register)
-    old = payment_code_issue(user=customer).code
-    payment_code_issue(user=customer)
+    old = payment_code_for(user=customer).code
+    payment_code_for(user=customer)
     with pytest.raises(InvalidPaymentCode):
         payment_redeem(terminal=register, code=old, amount_yen=100, idempotency_key="x")
-    issued = payment_code_issue(user=customer)
+    issued = payment_code_for(user=customer)
     issued.payment_code.__class__.objects.filter(pk=issued.payment_code.pk).update(expires_at=timezone.now())
     with pytest.raises(InvalidPaymentCode):
         payment_redeem(terminal=register, code=issued.code, amount_yen=100, idempotency_key="y")
@@ -198,7 +197,7 @@ def test_history_lists_top_ups_payments_and_refunds(customer: User) -> None:
 
 def test_cash_top_up_same_key_is_one_top_up(customer: User) -> None:
     register, _key = make_terminal()
-    code = payment_code_issue(user=customer).code
+    code = payment_code_for(user=customer).code
     first = topup_cash(terminal=register, code=code, amount_yen=1_000, idempotency_key="cash-1")
     again = topup_cash(terminal=register, code=code, amount_yen=1_000, idempotency_key="cash-1")
     assert again.pk == first.pk

@@ -16,13 +16,13 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import enrol_totp, make_customer
-from tests.money import fund_wallet, make_card
+from tests.money import fund_wallet, make_card, payment_code_for
 from tests.wallet.test_account import verified_client
-from wallet.forms.money import TopUpForm
+from wallet.forms.money import TopUpForm, activity_date_max
 from wallet.models import AccountFreeze, Card, Merchant, Payment, Terminal, TopUp, TransactionReport, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger import WalletFrozen
-from wallet.services.payments import InvalidPaymentCode, payment_code_issue, payment_redeem
+from wallet.services.payments import InvalidPaymentCode, payment_redeem
 from wallet.services.switches import channel_switch_set
 from wallet.services.terminals import merchant_create, terminal_create
 
@@ -41,7 +41,7 @@ def reference(topup: TopUp) -> UUID:
 
 
 def pay(terminal: Terminal, user: User, amount: int, key: str) -> Payment:
-    return payment_redeem(terminal=terminal, code=payment_code_issue(user=user).code, amount_yen=amount, idempotency_key=key)
+    return payment_redeem(terminal=terminal, code=payment_code_for(user=user).code, amount_yen=amount, idempotency_key=key)
 
 
 @pytest.fixture
@@ -148,7 +148,8 @@ def test_activity_lists_signed_amounts_and_filters_by_kind_search_and_date(owner
     assert "-¥1,200" in payments_only and "+¥5,000" not in payments_only
     searched = owner.get(reverse("wallet:activity"), {"search": "Sunrise"}).content.decode()
     assert "-¥1,200" in searched and "+¥5,000" not in searched
-    future = owner.get(reverse("wallet:activity"), {"date_from": "2999-01-01"}).content.decode()
+    # The latest day a filter accepts (L04: later ones are refused with a message).
+    future = owner.get(reverse("wallet:activity"), {"date_from": activity_date_max().isoformat()}).content.decode()
     assert "No transactions match these filters." in future
 
 
@@ -327,7 +328,7 @@ def test_s06_the_refresh_endpoint_needs_post_and_the_csrf_token(customer: User, 
 def test_locking_stops_payments_at_once_and_unlocking_needs_step_up(customer: User, customer_totp: TOTPDevice, owner: Client) -> None:
     register = store("Corner Shop", "corner")
     fund_wallet(customer, 2_000, register)
-    code = payment_code_issue(user=customer).code
+    code = payment_code_for(user=customer).code
     response = owner.post(reverse("wallet:wallet_lock"))
     assert response.status_code == 302
     with pytest.raises(WalletFrozen):

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.conftest import totp_for
+from tests.helpers import prove_contact_by_sms
 from wallet.models import AuthEvent, BackupCodeDevice, Notification, User
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,10 @@ def client() -> Client:
 
 
 def _login_without_factor(client: Client, user: User) -> None:
+    """Logged in with the password, then the phone on record proven (A13), ready to enrol."""
     response = client.post(reverse("wallet:login"), {"username": user.email, "password": PASSWORD})
     assert response.status_code == 302
+    prove_contact_by_sms(client, user)
 
 
 def _enrol(client: Client) -> TOTPDevice:

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 from tests.conftest import make_customer
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.models import Terminal, TopUp, User
 from wallet.selectors import wallet_balance
 from wallet.services.cards import card_registration_start
-from wallet.services.payments import payment_code_issue, payment_redeem
+from wallet.services.payments import payment_redeem
 from wallet.services.switches import channel_switch_set
 from wallet.services.topups import topup_card, topup_cash
 from wallet.switches import ChannelDisabled
@@ -37,7 +37,7 @@ def _operations(customer: User) -> dict[str, Callable[[], object]]:
         return secrets.token_hex(8)
 
     def cash(terminal: Terminal) -> TopUp:
-        return topup_cash(terminal=terminal, code=payment_code_issue(user=customer).code, amount_yen=1_000, idempotency_key=key())
+        return topup_cash(terminal=terminal, code=payment_code_for(user=customer).code, amount_yen=1_000, idempotency_key=key())
 
     return {
         "card.register": lambda: card_registration_start(user=customer, return_url="http://testserver/cards/return/"),
@@ -46,7 +46,7 @@ def _operations(customer: User) -> dict[str, Callable[[], object]]:
         "charge.store_register": lambda: cash(register),
         "charge.atm": lambda: cash(atm),
         "payment.store": lambda: payment_redeem(
-            terminal=register, code=payment_code_issue(user=customer).code, amount_yen=100, idempotency_key=key()
+            terminal=register, code=payment_code_for(user=customer).code, amount_yen=100, idempotency_key=key()
         ),
     }
 
@@ -81,5 +81,5 @@ def test_with_every_top_up_channel_off_existing_balances_can_still_be_spent(djan
         switch_off(channel, django_capture_on_commit_callbacks)
     with pytest.raises(ChannelDisabled):
         fund_wallet(customer, 1_000, register)
-    payment_redeem(terminal=register, code=payment_code_issue(user=customer).code, amount_yen=2_500, idempotency_key="spend")
+    payment_redeem(terminal=register, code=payment_code_for(user=customer).code, amount_yen=2_500, idempotency_key="spend")
     assert wallet_balance(customer) == 500

@@ -26,11 +26,12 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
-from ..access import HasFreshStepUp, HasVerifiedSecondFactor
+from ..access import HasVerifiedSecondFactor
 from ..models import Entry, LimitPolicy, Payment, PaymentRefund, Terminal, User
 from ..request_meta import RequestMeta
 from ..selectors import activity_for, cards_active_for, entry_for_customer, payments_for_terminal, topups_for, wallet_balance, wallet_locks
 from ..services.payments import payment_code_issue, payment_redeem, payment_refund
+from ..services.step_up_policy import StepUpRequired
 from ..services.topups import topup_card, topup_cash
 from .authentication import ApiTokenAuthentication
 from .idempotency import IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER, IdempotencyContext, idempotent
@@ -51,6 +52,7 @@ from .money_serializers import (
     TopUpSerializer,
     WalletSerializer,
 )
+from .step_up import HasFreshStepUpForTopUp, cumulative_step_up_refusal
 from .terminal_auth import IsCustomer, IsTerminal, TerminalKeyAuthentication
 
 CUSTOMER_LIMIT_KINDS = ("topup.card", "topup.cash", "payment")
@@ -218,14 +220,17 @@ class CardListView(CustomerView):
 
 
 class TopUpCreateView(CustomerView):
-    permission_classes = [IsAuthenticated, IsCustomer, HasFreshStepUp]
+    permission_classes = [IsAuthenticated, IsCustomer, HasFreshStepUpForTopUp]
+    step_up_fresh = False
 
     @extend_schema(
         tags=["top-ups"],
         summary="Top up from one of your cards",
         description=(
-            "Needs a fresh step-up (POST /api/v1/auth/step-up/) and an Idempotency-Key. The answer is 201 whatever the card "
-            "company said: read `status`. A `pending` top-up is settled later; GET it again."
+            "Needs a fresh step-up (POST /api/v1/auth/step-up/) and an Idempotency-Key. The step-up threshold is cumulative "
+            "(B11): the web asks for a code once the customer's top-ups of the last TOPUP_STEP_UP_WINDOW_HOURS, from every "
+            "channel, reach TOPUP_STEP_UP_FROM_YEN together, and app top-ups count towards it. The answer is 201 whatever "
+            "the card company said: read `status`. A `pending` top-up is settled later; GET it again."
         ),
         parameters=[IDEMPOTENCY_KEY_PARAMETER, REPLAYED_RESPONSE_HEADER],
         request=TopUpRequestSerializer,
@@ -249,13 +254,17 @@ class TopUpCreateView(CustomerView):
         if card is None:
             raise _not_found(_("No such card."))
         idempotency: IdempotencyContext = request.idempotency  # type: ignore[attr-defined]
-        topup = topup_card(
-            user=self.customer,
-            card=card,
-            amount_yen=form.validated_data["amount_yen"],
-            idempotency_key=idempotency.service_key,
-            meta=RequestMeta.from_request(request._request, channel="api"),
-        )
+        try:
+            topup = topup_card(
+                user=self.customer,
+                card=card,
+                amount_yen=form.validated_data["amount_yen"],
+                idempotency_key=idempotency.service_key,
+                meta=RequestMeta.from_request(request._request, channel="api"),
+                step_up_fresh=self.step_up_fresh,
+            )
+        except StepUpRequired as exc:  # the service's own check (B11): answered in the permission's 403 shape
+            raise exceptions.PermissionDenied(cumulative_step_up_refusal()) from exc
         return Response(TopUpSerializer(topup).data, status=status.HTTP_201_CREATED)
 
 

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..forms.money import ACTIVITY_KINDS
+from ..forms.money import ACTIVITY_KINDS, activity_date_check
 from ..models import Card, Entry, Payment, PaymentRefund, TopUp, Transfer
 
 # Far above any limit policy (the services apply the real caps) and far below BigIntegerField's range.
@@ -63,8 +63,18 @@ class WalletSerializer(serializers.Serializer):
 
 class ActivityFilterSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ACTIVITY_KINDS, required=False, help_text=_("Only this kind of transaction."))
-    date_from = serializers.DateField(required=False, help_text=_("From this day (inclusive, Japan time)."))
-    date_to = serializers.DateField(required=False, help_text=_("Up to this day (inclusive, Japan time)."))
+    date_from = serializers.DateField(
+        required=False, validators=[activity_date_check], help_text=_("From this day (inclusive, Japan time); 2000-01-01 at the earliest.")
+    )
+    date_to = serializers.DateField(
+        required=False, validators=[activity_date_check], help_text=_("Up to this day (inclusive, Japan time); at most five years ahead.")
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        start, end = attrs.get("date_from"), attrs.get("date_to")
+        if start and end and start > end:
+            raise serializers.ValidationError({"date_to": [_("The end date is before the start date.")]})
+        return attrs
 
 
 class ActivitySerializer(serializers.Serializer):

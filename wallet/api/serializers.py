@@ -42,6 +42,11 @@ class LoginResponseSerializer(serializers.Serializer):
     methods = serializers.ListField(child=serializers.ChoiceField(choices=["totp", "backup_code"]))
     token = serializers.CharField(allow_null=True)
     expires_idle_days = serializers.IntegerField(allow_null=True)
+    device_id = serializers.CharField(
+        allow_null=True,
+        required=False,
+        help_text=_("Set when the request named no device_id: the id assigned to this install. Keep it and send it from now on."),
+    )
 
 
 class VerifyRequestSerializer(serializers.Serializer):

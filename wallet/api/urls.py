@@ -13,6 +13,8 @@ urlpatterns = [
     path("auth/tokens/", views.TokenListView.as_view(), name="auth_tokens"),
     path("auth/tokens/<int:token_id>/", views.TokenDetailView.as_view(), name="auth_token_detail"),
     path("me/", views.MeView.as_view(), name="me"),
+    path("factors/contact-proof/", views.ContactProofSendView.as_view(), name="factors_contact_proof"),
+    path("factors/contact-proof/verify/", views.ContactProofVerifyView.as_view(), name="factors_contact_proof_verify"),
     path("factors/totp/", views.TotpStartView.as_view(), name="factors_totp"),
     path("factors/totp/confirm/", views.TotpConfirmView.as_view(), name="factors_totp_confirm"),
     # Customer app: money.

@@ -19,7 +19,6 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny, BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from ..access import HasFreshStepUp, HasVerifiedSecondFactor
@@ -28,6 +27,8 @@ from ..request_meta import RequestMeta
 from ..services.api_auth import (
     SECOND_FACTOR_METHODS,
     ApiAuthError,
+    api_contact_proof_send,
+    api_contact_proof_verify,
     api_login_start,
     api_login_verify,
     api_step_up,
@@ -35,6 +36,7 @@ from ..services.api_auth import (
     api_totp_enrolment_confirm,
     api_totp_enrolment_start,
 )
+from ..services.first_factor import FirstFactorRefused
 from ..services.login import LoginRefused, reset_notice_message, reset_required_for, security_reset_in_effect
 from ..services.second_factor import user_has_second_factor
 from .serializers import (
@@ -50,6 +52,7 @@ from .serializers import (
     TotpEnrolmentSerializer,
     VerifyRequestSerializer,
 )
+from .throttles import ScopedRateThrottle
 
 REFUSAL_STATUS = {"invalid": 401, "locked": 429, "channel_disabled": 503}
 REFUSAL_CODE = {"invalid": "invalid_credentials", "locked": "locked", "channel_disabled": "channel_disabled"}
@@ -128,15 +131,21 @@ class LoginView(AuthThrottledView):
                 "methods": SECOND_FACTOR_METHODS,
                 "token": None,
                 "expires_idle_days": None,
+                "device_id": started.device_id,
             }
         else:
             body = {
                 "status": "enrolment_required",
-                "detail": _("Set up an authenticator app to use your wallet: POST /api/v1/factors/totp/ with this token."),
+                "detail": _(
+                    "Set up an authenticator app to use your wallet. First confirm it is you: POST /api/v1/factors/contact-proof/ "
+                    "sends a code to the phone on record, then POST it to /api/v1/factors/contact-proof/verify/; "
+                    "then POST /api/v1/factors/totp/ with this token."
+                ),
                 "challenge": None,
                 "methods": [],
                 "token": started.key,
                 "expires_idle_days": _idle_days(),
+                "device_id": started.device_id,
             }
         return Response(LoginResponseSerializer(body).data)
 
@@ -286,6 +295,71 @@ class CanManageFactors(BasePermission):
         return HasFreshStepUp().has_permission(request, view)
 
 
+def _first_factor_refused(refused: FirstFactorRefused) -> Response:
+    status_code = {"proof_required": 403, "staff": 403, "frozen": 403, "no_verified_phone": 409, "too_many": 429}.get(refused.code, 400)
+    return Response({"detail": refused.message, "code": refused.code}, status=status_code)
+
+
+FIRST_FACTOR_FORBIDDEN = OpenApiResponse(
+    ErrorSerializer,
+    description=(
+        "`proof_required`: a first authenticator needs a fresh proof of the phone on record with this token "
+        "(/factors/contact-proof/). `staff`: staff accounts never enrol here. `frozen`: the account is frozen or under investigation."
+    ),
+)
+
+
+class ContactProofSendView(AuthThrottledView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["factors"],
+        summary="Send a code to the phone on record (before the first authenticator)",
+        description="The code goes only to the verified phone number on the account; nothing in the request can choose another.",
+        request=None,
+        responses={
+            202: OpenApiResponse(ErrorSerializer, description="Sent."),
+            401: UNAUTHENTICATED,
+            403: FIRST_FACTOR_FORBIDDEN,
+            409: OpenApiResponse(ErrorSerializer, description="No verified phone (`no_verified_phone`) or a factor exists (`not_needed`)."),
+            429: THROTTLED,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        try:
+            api_contact_proof_send(user=request.user, meta=_meta(request))  # type: ignore[arg-type]
+        except ApiAuthError as exc:
+            return _error(exc)
+        except FirstFactorRefused as refused:
+            return _first_factor_refused(refused)
+        return Response({"detail": _("We sent a 6-digit code by SMS to the phone number on your account."), "code": "sent"}, status=202)
+
+
+class ContactProofVerifyView(AuthThrottledView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(
+        tags=["factors"],
+        summary="Prove the phone on record with the SMS code",
+        description="On success this token may enrol the first authenticator for the next minutes (FIRST_FACTOR_PROOF_MINUTES).",
+        request=CodeRequestSerializer,
+        responses={200: ErrorSerializer, 400: BAD_REQUEST, 401: UNAUTHENTICATED, 429: THROTTLED},
+    )
+    def post(self, request: Request) -> Response:
+        form = CodeRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            api_contact_proof_verify(
+                user=request.user,  # type: ignore[arg-type]
+                token=request.auth,  # type: ignore[arg-type]
+                code=form.validated_data["code"],
+                meta=_meta(request),
+            )
+        except ApiAuthError as exc:
+            return _error(exc)
+        return Response({"detail": _("Thank you. Now set up your authenticator app."), "code": "contact_proven"})
+
+
 class TotpStartView(AuthThrottledView):
     permission_classes = [IsAuthenticated, CanManageFactors]
 
@@ -297,7 +371,10 @@ class TotpStartView(AuthThrottledView):
         responses={200: TotpEnrolmentSerializer, 401: UNAUTHENTICATED, 403: FORBIDDEN, 429: THROTTLED},
     )
     def post(self, request: Request) -> Response:
-        device = api_totp_enrolment_start(user=request.user)  # type: ignore[arg-type]
+        try:
+            device = api_totp_enrolment_start(user=request.user, token=request.auth, meta=_meta(request))  # type: ignore[arg-type]
+        except FirstFactorRefused as refused:
+            return _first_factor_refused(refused)
         body = {
             "otpauth_uri": device.config_url,
             "secret": base64.b32encode(device.bin_key).decode().rstrip("="),
@@ -336,5 +413,7 @@ class TotpConfirmView(AuthThrottledView):
             )
         except ApiAuthError as exc:
             return _error(exc)
+        except FirstFactorRefused as refused:
+            return _first_factor_refused(refused)
         body = {"detail": _("Your authenticator app is set up."), "token_has_second_factor": True}
         return Response(TotpConfirmedSerializer(body).data)

@@ -78,3 +78,19 @@ class SetPasswordForm(forms.Form):
             raise forms.ValidationError(_("The two passwords do not match."), code="password_mismatch")
         password_validation.validate_password(second, self.user)
         return str(second)
+
+
+class ContactCodeForm(forms.Form):
+    """The six-digit code sent by SMS to the phone on record (A13, A15)."""
+
+    code = forms.CharField(
+        label=_("Code from the SMS"),
+        max_length=8,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9 ]*"}),
+    )
+
+    def clean_code(self) -> str:
+        code = "".join(str(self.cleaned_data["code"]).split())
+        if not code.isdigit() or len(code) != 6:
+            raise forms.ValidationError(_("Enter the 6-digit code from the SMS."))
+        return code

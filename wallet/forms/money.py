@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from datetime import date, timedelta
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Card, Transfer
@@ -26,6 +28,25 @@ ACTIVITY_KINDS = [
     Transfer.Kind.ADJUSTMENT,
 ]
 AMOUNT_DIGITS_MAX = 9
+# History filters accept days in a sane window (L04): nothing in a wallet predates the service, and a
+# year like 9999 would overflow the day-after arithmetic of the query.
+ACTIVITY_DATE_MIN = date(2000, 1, 1)
+ACTIVITY_DATE_YEARS_AHEAD = 5
+
+
+def activity_date_max() -> date:
+    return timezone.localdate() + timedelta(days=365 * ACTIVITY_DATE_YEARS_AHEAD)
+
+
+def activity_date_check(value: date) -> None:
+    """Refuse a history filter day outside ``ACTIVITY_DATE_MIN`` … today + a few years, with a message."""
+    latest = activity_date_max()
+    if value < ACTIVITY_DATE_MIN or value > latest:
+        raise ValidationError(
+            _("Enter a date between %(first)s and %(last)s."),
+            code="out_of_range",
+            params={"first": ACTIVITY_DATE_MIN.isoformat(), "last": latest.isoformat()},
+        )
 
 
 class YenAmountField(forms.CharField):
@@ -87,8 +108,12 @@ class ActivityFilterForm(forms.Form):
         required=False,
         choices=[("", _("All types")), *[(kind.value, kind.label) for kind in ACTIVITY_KINDS]],
     )
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[activity_date_check]
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[activity_date_check]
+    )
     search = forms.CharField(label=_("Search"), required=False, max_length=100, help_text=_("Store name, description or reference"))
 
     def clean(self) -> dict[str, Any]:

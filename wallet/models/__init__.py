@@ -1,5 +1,5 @@
 from .cards import Card, CardRegistration, CardReversal, GatewayCard, GatewayCharge, GatewaySession
-from .credentials import ApiToken, BackupCode, BackupCodeDevice, PhoneVerification, secret_digest
+from .credentials import ApiToken, BackupCode, BackupCodeDevice, ContactProof, PhoneVerification, secret_digest
 from .holds import AccountFreeze, TransactionReport
 from .ledger import Entry, LedgerAccount, Transfer
 from .notifications import DevInboxMessage, Notification
@@ -19,6 +19,7 @@ __all__ = [
     "CardReversal",
     "ChannelSwitch",
     "ChannelSwitchChange",
+    "ContactProof",
     "DevInboxMessage",
     "Entry",
     "GatewayCard",

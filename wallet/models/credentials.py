@@ -118,9 +118,42 @@ class ApiToken(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
     second_factor_at = models.DateTimeField(null=True, blank=True)
     step_up_at = models.DateTimeField(null=True, blank=True)
+    # A13: a limited token may enrol the first factor only after proving the phone on record with it.
+    contact_proven_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user"])]
 
     def __str__(self) -> str:
         return f"token {self.key_prefix}… of {self.user_id}"
+
+
+class ContactProof(models.Model):
+    """Proof that the person at the keyboard controls a contact on record (A13, A15):
+    a six-digit code sent by SMS to the verified phone, or a link mailed to the
+    verified email. It lets that session or token enrol the account's first second
+    factor, or lifts the new-device code throttle for it. Only a digest is stored."""
+
+    class Channel(models.TextChoices):
+        SMS = "sms", _("SMS code to the phone on record")
+        EMAIL = "email", _("Link to the email address on record")
+
+    MAX_ATTEMPTS = 5
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="contact_proofs")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    secret_digest = models.CharField(max_length=64)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "channel", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} contact proof for {self.user_id}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.attempts < self.MAX_ATTEMPTS and self.expires_at > timezone.now()

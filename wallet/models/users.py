@@ -79,6 +79,9 @@ class User(AbstractBaseUser, PermissionsMixin):  # type: ignore[django-manager-m
     # A staff member may enrol their first second factor only while this is in the future.
     staff_enrollment_open_until = models.DateTimeField(_("staff enrolment open until"), null=True, blank=True)
     preferred_language = models.CharField(_("preferred language"), max_length=8, default=default_language)
+    # A13: a first second factor added to an account that already existed without one
+    # (not the sign-up enrolment) caps and reviews money leaving the wallet until then.
+    factor_cooling_off_until = models.DateTimeField(_("new second factor cooling-off until"), null=True, blank=True)
 
     objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
 
@@ -185,6 +188,10 @@ class AuthEvent(models.Model):
         SESSIONS_ENDED = "sessions_ended", _("Other sessions ended")
         ACCESS_DENIED = "access_denied", _("Access denied")
         UNLOCK_LINK_USED = "unlock_used", _("Unlock link used")
+        CONTACT_PROVEN = "contact_proven", _("Contact on record proven")
+        CONTACT_PROOF_FAILED = "contact_proof_failed", _("Contact proof refused")
+        FACTOR_ENROLMENT_REFUSED = "factor_refused", _("Second factor enrolment refused")
+        NOT_ME_REPORTED = "not_me", _("Owner reported a change as not theirs")
 
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="auth_events")
     kind = models.CharField(max_length=32, choices=Kind.choices)

@@ -11,12 +11,13 @@ from .money import (
     wallet_balance,
     wallet_locks,
 )
-from .security import FactorSummary, active_sessions, known_devices, login_history, second_factor_summary
+from .security import FactorSummary, active_sessions, api_tokens, known_devices, login_history, second_factor_summary
 
 __all__ = [
     "FactorSummary",
     "active_sessions",
     "activity_for",
+    "api_tokens",
     "cards_active_for",
     "entry_for_customer",
     "known_devices",

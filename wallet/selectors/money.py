@@ -16,8 +16,14 @@ def wallet_balance(user: User) -> int:
     return int(balance or 0)
 
 
+# The widest days a filter may name here: the forms and serializers refuse anything outside a sane window
+# with a message (L04); this keeps the selector itself from overflowing on date.min / date.max.
+_DAY_FIRST = date(1900, 1, 1)
+_DAY_LAST = date(9000, 12, 31)
+
+
 def _day_start(day: date) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time.min))
+    return timezone.make_aware(datetime.combine(min(max(day, _DAY_FIRST), _DAY_LAST), time.min))
 
 
 def activity_for(

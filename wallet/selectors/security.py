@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import QuerySet
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ..models import AuthEvent, BackupCodeDevice, KnownDevice, User, UserSession
+from ..models import ApiToken, AuthEvent, BackupCodeDevice, KnownDevice, User, UserSession
 
 LOGIN_HISTORY_LIMIT = 50
 
@@ -19,6 +19,11 @@ def login_history(*, user: User, limit: int = LOGIN_HISTORY_LIMIT) -> list[AuthE
 
 def active_sessions(*, user: User) -> QuerySet[UserSession]:
     return UserSession.objects.filter(user=user, ended_at__isnull=True).select_related("device").order_by("-last_seen_at", "-id")
+
+
+def api_tokens(*, user: User) -> QuerySet[ApiToken]:
+    """The customer app's live sign-ins (S07), newest use first."""
+    return ApiToken.objects.filter(user=user).select_related("device").order_by("-last_used_at", "-created_at", "-id")
 
 
 def known_devices(*, user: User) -> QuerySet[KnownDevice]:

@@ -12,6 +12,7 @@ Flow (A05, A12, S01/S04 for tokens):
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from functools import partial
 
@@ -26,9 +27,19 @@ from ..models import ApiToken, AuthEvent, KnownDevice, User
 from ..request_meta import RequestMeta
 from ..tokens import signed_payload_make, signed_payload_read
 from .auth_events import auth_event_record
+from .code_throttle import CodeSource, code_check_allowed
+from .first_factor import (
+    contact_proof_sms_send,
+    contact_proof_sms_verify,
+    customer_totp_enrolment_confirm,
+    customer_totp_enrolment_start,
+    token_contact_proof,
+    token_contact_proof_mark,
+)
 from .login import LoginRefused, device_login_record, login_risk_check, password_login_check, user_can_log_in
+from .notifications import notification_enqueue
 from .risk import risk_record
-from .second_factor import second_factor_verify, totp_enrolment_confirm, totp_enrolment_start, user_has_second_factor
+from .second_factor import second_factor_verify, user_has_second_factor
 from .sessions import sessions_end
 
 CHALLENGE_SALT = "anzenpay.api-login-challenge"
@@ -52,23 +63,41 @@ class LoginStarted:
     challenge: str | None = None
     token: ApiToken | None = None
     key: str | None = None
+    # Assigned by the server when the app named no device (A18); the app keeps and sends it from now on.
+    device_id: str | None = None
 
 
 def _label(meta: RequestMeta) -> str:
     return (meta.user_agent or "app")[:100]
 
 
+def api_device_id(device_id: str | None) -> tuple[str, bool]:
+    """The app's device id, or a new one when it named none (A18: a login that names no
+    device is a login from a new device). The flag says whether it was assigned here."""
+    if device_id and len(device_id) >= 32:
+        return device_id, False
+    return secrets.token_urlsafe(32), True
+
+
 def api_login_start(*, request: HttpRequest, email: str, password: str, device_id: str | None) -> LoginStarted:
-    """The password step. Raises ``LoginRefused`` (from ``password_login_check``)."""
+    """The password step. Raises ``LoginRefused`` (from ``password_login_check``).
+
+    A16: the app's own known device is exempt from the password lockout, as a known
+    browser is: django-axes asks ``wallet.lockout.is_trusted_for_username``, which reads
+    the id named here."""
     meta = RequestMeta.from_request(request, channel="api")
+    device_id, assigned = api_device_id(device_id)
+    request.anzen_app_device_id = device_id  # type: ignore[attr-defined]
     user = password_login_check(request=request, email=email, password=password)
     if user_has_second_factor(user):
-        payload: dict[str, object] = {"uid": user.pk, "cc": user.credentials_changed_at.isoformat()}
-        if device_id:
-            payload["dev"] = device_id
-        return LoginStarted(user=user, challenge=signed_payload_make(payload, salt=CHALLENGE_SALT))
+        payload: dict[str, object] = {"uid": user.pk, "cc": user.credentials_changed_at.isoformat(), "dev": device_id}
+        challenge = signed_payload_make(payload, salt=CHALLENGE_SALT)
+        return LoginStarted(user=user, challenge=challenge, device_id=device_id if assigned else None)
     with transaction.atomic():
         token, key = api_token_issue(user=user, label=_label(meta), second_factor=False)
+        # A limited token makes no known device, but the owner hears of the password login (A13, A18).
+        context = {"ip": meta.ip or "", "user_agent": meta.user_agent, "when": timezone.now().isoformat(), "channel": meta.channel}
+        notification_enqueue(user=user, kind="new_device_login", context=context)
         auth_event_record(kind=AuthEvent.Kind.LOGIN_SUCCEEDED, meta=meta, user=user, detail={"second_factor": False, "token": token.pk})
     return LoginStarted(user=user, token=token, key=key)
 
@@ -88,18 +117,23 @@ def _challenge_user(challenge: str) -> tuple[User, str | None]:
 
 def api_login_verify(*, challenge: str, code: str, meta: RequestMeta) -> tuple[ApiToken, str]:
     """Second step: the code (TOTP or backup, each usable once, A06) → a full token."""
-    user, device_id = _challenge_user(challenge)
-    if second_factor_verify(user=user, code=code, meta=meta, purpose="api_login") is None:
+    user, named_device = _challenge_user(challenge)
+    # A challenge always names a device since A18; one minted before that is a new device too.
+    device_id = named_device or secrets.token_urlsafe(32)
+    source = CodeSource.of(meta, device_id)
+    if second_factor_verify(user=user, code=code, meta=meta, purpose="api_login", source=source) is None:
+        if not code_check_allowed(user=user, source=source):
+            raise ApiAuthError(
+                "throttled", _("Too many wrong codes from here. Wait 15 minutes, or sign in on a device you have used before."), 429
+            )
         raise ApiAuthError("invalid_code", _("The code is not valid. Wait for a new code and try again."))
     try:
-        decision = login_risk_check(user=user, device_id=device_id or "", meta=meta)
+        decision = login_risk_check(user=user, device_id=device_id, meta=meta)
     except LoginRefused as refusal:
         raise ApiAuthError("invalid_credentials", refusal.message, status=401) from None
-    device: KnownDevice | None = None
     with transaction.atomic():
         transaction.on_commit(partial(risk_record, decision=decision))
-        if device_id:
-            device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
+        device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
         token, key = api_token_issue(user=user, label=_label(meta), second_factor=True, device=device)
         auth_event_record(kind=AuthEvent.Kind.LOGIN_SUCCEEDED, meta=meta, user=user, detail={"second_factor": True, "token": token.pk})
     return token, key
@@ -107,7 +141,11 @@ def api_login_verify(*, challenge: str, code: str, meta: RequestMeta) -> tuple[A
 
 def api_step_up(*, user: User, token: ApiToken, code: str, meta: RequestMeta) -> ApiToken:
     """S04: a fresh code for this token before a sensitive change."""
-    if second_factor_verify(user=user, code=code, meta=meta, purpose="step_up") is None:
+    known = token.device_id is not None and KnownDevice.objects.filter(pk=token.device_id, revoked_at__isnull=True).exists()
+    source = CodeSource(ip=meta.ip, known_device=known)
+    if second_factor_verify(user=user, code=code, meta=meta, purpose="step_up", source=source) is None:
+        if not code_check_allowed(user=user, source=source):
+            raise ApiAuthError("throttled", _("Too many wrong codes from here. Wait 15 minutes and try again."), 429)
         raise ApiAuthError("invalid_code", _("The code is not valid. Wait for a new code and try again."), status=400)
     now = timezone.now()
     with transaction.atomic():
@@ -126,8 +164,10 @@ def api_token_revoke(*, user: User, token_id: int, meta: RequestMeta) -> bool:
     return bool(deleted)
 
 
-def api_totp_enrolment_start(*, user: User) -> TOTPDevice:
-    return totp_enrolment_start(user=user)
+def api_totp_enrolment_start(*, user: User, token: ApiToken, meta: RequestMeta) -> TOTPDevice:
+    """A13/A14: a first authenticator needs this token to have proven the phone on record;
+    staff accounts are refused. Raises ``FirstFactorRefused``."""
+    return customer_totp_enrolment_start(user=user, proof=token_contact_proof(token), meta=meta)
 
 
 def api_totp_enrolment_confirm(*, user: User, token: ApiToken, code: str, meta: RequestMeta) -> TOTPDevice:
@@ -137,13 +177,28 @@ def api_totp_enrolment_confirm(*, user: User, token: ApiToken, code: str, meta: 
     if pending is None:
         raise ApiAuthError("no_enrolment", _("There is no enrolment in progress. Start one first."), 409)
     with transaction.atomic():
-        device = totp_enrolment_confirm(user=user, device_id=pending.pk, code=code, meta=meta)
+        device = customer_totp_enrolment_confirm(user=user, device_id=pending.pk, code=code, proof=token_contact_proof(token), meta=meta)
         if device is None:
             raise ApiAuthError("invalid_code", _("The code is not valid. Check the time on your phone and enter the newest code."), 400)
         now = timezone.now()
-        ApiToken.objects.filter(pk=token.pk).update(second_factor_at=now, step_up_at=now)
+        ApiToken.objects.filter(pk=token.pk).update(second_factor_at=now, step_up_at=now, contact_proven_at=None)
         token.second_factor_at = token.step_up_at = now
+        token.contact_proven_at = None
         # S02: a factor change ends every other way in; this token has just proved the new factor.
         ApiToken.objects.filter(user=user).exclude(pk=token.pk).delete()
         sessions_end(user=user)
     return device
+
+
+def api_contact_proof_send(*, user: User, meta: RequestMeta) -> None:
+    """A13: a code by SMS to the verified phone on record. Raises ``FirstFactorRefused``."""
+    if user_has_second_factor(user):
+        raise ApiAuthError("not_needed", _("Your account already has a second factor. Use /auth/step-up/ instead."), 409)
+    contact_proof_sms_send(user=user, meta=meta)
+
+
+def api_contact_proof_verify(*, user: User, token: ApiToken, code: str, meta: RequestMeta) -> None:
+    proven = contact_proof_sms_verify(user=user, code=code, meta=meta)
+    if proven is None:
+        raise ApiAuthError("invalid_code", _("That code is not right, or it has expired or been used. Ask for a new code."), 400)
+    token_contact_proof_mark(token=token, proven=proven)

@@ -22,7 +22,7 @@ from django.utils.translation import ngettext
 from ..adapters.cards import TokenisedCard, get_card_gateway
 from ..models import Card, CardRegistration, RiskOutcome, User
 from ..request_meta import RequestMeta
-from .ledger import MoneyError
+from .ledger import MoneyError, money_second_factor_check
 from .notifications import notification_enqueue
 from .risk import risk_assess
 from .switches import channel_check
@@ -146,8 +146,9 @@ def card_registration_start(*, user: User, return_url: str, meta: RequestMeta | 
 
     ``return_url`` is where the gateway sends the customer back; a ``{registration}``
     in it is replaced by the new registration's public id. Raises a ``MoneyError``
-    (caps, risk) or ``ChannelDisabled``.
+    (caps, risk, no second factor) or ``ChannelDisabled``.
     """
+    money_second_factor_check(user)
     channel_check(CHANNEL)
     refusal: MoneyError | None = None
     with transaction.atomic():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..models import AccountFreeze, Entry, LedgerAccount, Merchant, Payment, Transfer, User
 
@@ -29,6 +30,20 @@ class MoneyError(Exception):
     def __init__(self, message: object = None) -> None:
         self.message = str(message or self.default_message)
         super().__init__(self.message)
+
+
+class SecondFactorMissing(MoneyError):
+    """A13/A05: an account without a confirmed second factor never moves money, whatever the caller checked."""
+
+    code = "second_factor_required"
+    default_message = _("Set up an authenticator app before you top up, pay or register a card.")
+    http_status = 403
+
+
+def money_second_factor_check(user: User) -> None:
+    """Raise ``SecondFactorMissing`` unless ``user`` has a confirmed authenticator (staff never hold wallets' money flows)."""
+    if user.is_staff or not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+        raise SecondFactorMissing()
 
 
 class InsufficientFunds(MoneyError):

@@ -20,14 +20,16 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..devices import device_digest
 from ..middleware import session_mark_credentials_current, session_mark_login
-from ..models import AuthEvent, KnownDevice, RiskDecision, RiskEvent, RiskOutcome, User, UserSession, normalize_email
+from ..models import ApiToken, AuthEvent, KnownDevice, RiskDecision, RiskEvent, RiskOutcome, User, UserSession, normalize_email
 from ..request_meta import RequestMeta
 from ..switches import ChannelDisabled
 from ..tokens import signed_payload_read
 from .auth_events import auth_event_record
+from .code_throttle import CodeSource
+from .first_factor import ContactProven, customer_totp_enrolment_confirm
 from .notifications import UNLOCK_SALT, notification_enqueue
 from .risk import risk_assess, risk_record
-from .second_factor import second_factor_remove, second_factor_verify, step_up_mark, totp_enrolment_confirm
+from .second_factor import second_factor_remove, second_factor_verify, step_up_mark
 from .sessions import credentials_revoke, sessions_end
 from .switches import channel_check
 
@@ -170,6 +172,10 @@ def login_finish(
             otp_login(request, otp_device)
             device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
             UserSession.objects.filter(session_key=request.session.session_key).update(device=device)
+        else:
+            # A password-only login (no factor yet) never makes a known device, but the owner hears of it (A13).
+            context = {"ip": meta.ip or "", "user_agent": meta.user_agent, "when": timezone.now().isoformat(), "channel": meta.channel}
+            notification_enqueue(user=user, kind="new_device_login", context=context)
         session_mark_login(request)
         auth_event_record(
             kind=AuthEvent.Kind.LOGIN_SUCCEEDED,
@@ -190,9 +196,11 @@ def otp_session_attach(*, request: HttpRequest, user: User, otp_device: Device, 
     return device
 
 
-def step_up_complete(*, request: HttpRequest, user: User, code: str, device_id: str, meta: RequestMeta) -> bool:
+def step_up_complete(
+    *, request: HttpRequest, user: User, code: str, device_id: str, meta: RequestMeta, source: CodeSource | None = None
+) -> bool:
     """A fresh code: new session id and step-up time (S01, S04). False if the code is wrong."""
-    otp_device = second_factor_verify(user=user, code=code, meta=meta, purpose="step_up")
+    otp_device = second_factor_verify(user=user, code=code, meta=meta, purpose="step_up", source=source)
     if otp_device is None:
         return False
     with transaction.atomic():
@@ -203,12 +211,20 @@ def step_up_complete(*, request: HttpRequest, user: User, code: str, device_id: 
 
 
 def totp_enrolment_finish(
-    *, request: HttpRequest, user: User, totp_device_pk: int, code: str, device_id: str, meta: RequestMeta
+    *,
+    request: HttpRequest,
+    user: User,
+    totp_device_pk: int,
+    code: str,
+    device_id: str,
+    meta: RequestMeta,
+    proof: ContactProven | None,
 ) -> TOTPDevice | None:
     """Confirm a new authenticator with its first code. The code just typed counts as a
-    fresh verification (step-up, S01); other sessions and API tokens end (S02)."""
+    fresh verification (step-up, S01); other sessions and API tokens end (S02). A first
+    authenticator needs ``proof`` of a contact on record (A13); raises ``FirstFactorRefused``."""
     with transaction.atomic():
-        totp = totp_enrolment_confirm(user=user, device_id=totp_device_pk, code=code, meta=meta)
+        totp = customer_totp_enrolment_confirm(user=user, device_id=totp_device_pk, code=code, proof=proof, meta=meta)
         if totp is None:
             return None
         step_up_mark(request)
@@ -227,9 +243,10 @@ def factor_remove(*, request: HttpRequest, user: User, device: Device, meta: Req
 
 
 def other_sessions_end(*, user: User, keep_session_key: str | None, meta: RequestMeta) -> int:
-    """ "Log out everywhere else": every other web session of the user ends now."""
+    """ "Log out everywhere else": every other web session and every app token of the user ends now (S07)."""
     with transaction.atomic():
         ended = sessions_end(user=user, keep_session_key=keep_session_key)
+        ended += ApiToken.objects.filter(user=user).delete()[0]
         if ended:
             auth_event_record(kind=AuthEvent.Kind.SESSIONS_ENDED, meta=meta, user=user, detail={"count": ended})
             notification_enqueue(user=user, kind="sessions_ended", context={"count": ended, "ip": meta.ip or ""})
@@ -237,7 +254,7 @@ def other_sessions_end(*, user: User, keep_session_key: str | None, meta: Reques
 
 
 def known_device_revoke(*, user: User, device_pk: int, keep_session_key: str | None, meta: RequestMeta) -> bool:
-    """Forget a device: it loses the lockout exemption and its sessions end."""
+    """Forget a device: it loses the lockout exemption, and its sessions and app tokens end (S07)."""
     with transaction.atomic():
         device = KnownDevice.objects.select_for_update().filter(pk=device_pk, user=user, revoked_at__isnull=True).first()
         if device is None:
@@ -250,8 +267,12 @@ def known_device_revoke(*, user: User, device_pk: int, keep_session_key: str | N
         keys = list(sessions.values_list("session_key", flat=True))
         Session.objects.filter(session_key__in=keys).delete()
         UserSession.objects.filter(session_key__in=keys).update(ended_at=timezone.now())
+        tokens = ApiToken.objects.filter(user=user, device=device).delete()[0]
         auth_event_record(
-            kind=AuthEvent.Kind.SESSIONS_ENDED, meta=meta, user=user, detail={"device_revoked": device.pk, "count": len(keys)}
+            kind=AuthEvent.Kind.SESSIONS_ENDED,
+            meta=meta,
+            user=user,
+            detail={"device_revoked": device.pk, "count": len(keys), "tokens": tokens},
         )
     return True
 

@@ -1,8 +1,15 @@
-"""The notifications outbox: write a row with the cause, relay it after commit."""
+"""The notifications outbox: write a row with the cause, relay it after commit.
+
+Mail never leaves inside a request. With a worker, the relay is a Celery task. When Celery runs
+eagerly (the demo, ``make run``), a task queued during a request would run inline, before the
+answer, so a page that mails only known accounts would answer a few milliseconds later for
+them (A12, S08). ``after_response`` holds such work until the response has been sent.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -10,6 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage
+from django.core.signals import request_finished, request_started
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -79,6 +87,10 @@ KINDS = {
     "payment_refund_receipt",
     "wallet_locked",
     "wallet_unlocked",
+    "contact_proof_link",
+    "first_factor_added",
+    "first_factor_not_me_done",
+    "login_code_failed",
     # The refund programme's (refunds app).
     "shutdown_notice",
     "refund_claim_received",
@@ -119,7 +131,44 @@ def notification_enqueue(*, user: User, kind: str, context: dict[str, Any] | Non
 def _schedule_relay() -> None:
     from ..tasks import notifications_relay
 
-    notifications_relay.delay()
+    after_response(notifications_relay.delay)
+
+
+# --- work held until the response is sent -----------------------------------------------------
+
+_request_state = threading.local()
+
+
+def _request_started(**_: Any) -> None:
+    _request_state.active = True
+    _request_state.jobs = []
+
+
+def _request_finished(**_: Any) -> None:
+    jobs: list[Callable[[], object]] = getattr(_request_state, "jobs", [])
+    _request_state.active = False
+    _request_state.jobs = []
+    for job in jobs:
+        try:
+            job()
+        except Exception:  # the response is gone; the outbox and the beat relay are the safety net
+            logger.exception("work queued for after the response failed")
+
+
+request_started.connect(_request_started, dispatch_uid="wallet.notifications.request_started")
+request_finished.connect(_request_finished, dispatch_uid="wallet.notifications.request_finished")
+
+
+def after_response(job: Callable[[], object]) -> None:
+    """Publish a task (``job`` is e.g. ``task.delay`` or a lambda around it) out of the request path.
+
+    With a worker, publishing is all the request does, so the job runs now. With eager Celery inside
+    a request, the job would do the task's work inline, so it is held until the response has been
+    sent (Django's ``request_finished``). Outside a request (a command, a task) it runs now."""
+    if settings.CELERY_TASK_ALWAYS_EAGER and getattr(_request_state, "active", False):
+        _request_state.jobs.append(job)
+        return
+    job()
 
 
 def notification_render(notification: Notification) -> tuple[str, str]:

@@ -20,7 +20,16 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Payment, PaymentCode, PaymentRefund, RiskEvent, RiskOutcome, Terminal, Transfer, User
-from .ledger import AlreadyReversed, Leg, MoneyError, merchant_payable_account, transfer_post, wallet_account_for, wallet_locked_for
+from .ledger import (
+    AlreadyReversed,
+    Leg,
+    MoneyError,
+    merchant_payable_account,
+    money_second_factor_check,
+    transfer_post,
+    wallet_account_for,
+    wallet_locked_for,
+)
 from .limits import limits_check
 from .notifications import notification_enqueue
 from .risk import risk_assess, risk_record
@@ -77,6 +86,7 @@ def payment_code_digest(code: str) -> str:
 
 def payment_code_issue(*, user: User) -> IssuedPaymentCode:
     """A fresh code for this wallet; any earlier unused code stops working at once."""
+    money_second_factor_check(user)
     digits = PAYMENT_CODE_LENGTH - len(PAYMENT_CODE_PREFIX)
     code = PAYMENT_CODE_PREFIX + f"{secrets.randbelow(10**digits):0{digits}d}"
     now = timezone.now()
@@ -126,6 +136,7 @@ def payment_redeem(*, terminal: Terminal, code: str, amount_yen: int, idempotenc
         with transaction.atomic():
             payment_code = payment_code_claim(code)
             user = payment_code.user
+            money_second_factor_check(user)
             wallet = wallet_locked_for(user)
             limits_check(user=user, kind="payment", amount_yen=amount_yen)
             decision = risk_assess(event=RiskEvent.PAYMENT, user=user, amount_yen=amount_yen, channel="payment.store")

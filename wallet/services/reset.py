@@ -8,7 +8,7 @@ from ..models import AuthEvent, User, normalize_email
 from ..request_meta import RequestMeta
 from ..tokens import password_reset_tokens, uid_decode
 from .auth_events import auth_event_record
-from .notifications import notification_enqueue
+from .notifications import after_response, notification_enqueue
 from .sessions import credentials_revoke
 
 
@@ -20,12 +20,11 @@ def password_reset_request(*, email: str, meta: RequestMeta, send: bool = True) 
     ``send`` is False when the caller's per-address rate limit is spent: the request
     is still recorded, no mail leaves.
     """
-    from ..tasks import password_reset_mail_task
+    from ..tasks import password_reset_mail_queue
 
     normalized = normalize_email(email)
-    transaction.on_commit(
-        lambda: password_reset_mail_task.delay(email=normalized, send=send, ip=meta.ip, user_agent=meta.user_agent, channel=meta.channel)
-    )
+    # after_response: with eager Celery (the demo) the lookup and the mail would otherwise run before the answer.
+    transaction.on_commit(lambda: after_response(lambda: password_reset_mail_queue(email=normalized, send=send, meta=meta)))
 
 
 def password_reset_mail(*, email: str, send: bool, meta: RequestMeta) -> bool:

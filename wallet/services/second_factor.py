@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -14,6 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from ..models import AuthEvent, BackupCode, BackupCodeDevice, User, UserSession, secret_digest
 from ..request_meta import RequestMeta
 from .auth_events import auth_event_record
+from .code_throttle import CodeSource, code_check_allowed, code_failure_record
 from .notifications import notification_enqueue
 from .sessions import credentials_revoke
 
@@ -32,15 +34,25 @@ def user_has_second_factor(user: User) -> bool:
     return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
 
 
-def second_factor_verify(*, user: User, code: str, meta: RequestMeta, purpose: str = "login") -> Device | None:
+def second_factor_verify(
+    *, user: User, code: str, meta: RequestMeta, purpose: str = "login", source: CodeSource | None = None
+) -> Device | None:
     """Check ``code`` against the user's confirmed TOTP devices, then backup codes.
 
     Each device row is locked while it is checked, so the same code sent twice in
     parallel passes once (A06, T10): django-otp records the used time step on the
     TOTP device, and a backup code is marked used under its row lock.
+
+    Wrong codes are counted per ``source`` (address, device, A15), never against the
+    authenticator itself: while a source is throttled its codes are not checked at
+    all, and the owner's own known device is never throttled.
     """
     code = "".join((code or "").split())
     if not code or len(code) > 32:
+        return None
+    source = source or CodeSource.of(meta)
+    if not code_check_allowed(user=user, source=source):
+        auth_event_record(kind=AuthEvent.Kind.SECOND_FACTOR_FAILED, meta=meta, user=user, detail={"purpose": purpose, "throttled": True})
         return None
     with transaction.atomic():
         for totp in TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"):
@@ -58,12 +70,30 @@ def second_factor_verify(*, user: User, code: str, meta: RequestMeta, purpose: s
                     detail={"device": "backup", "purpose": purpose, "remaining": backup.remaining},
                 )
                 return backup
+    code_failure_record(user=user, source=source)
     auth_event_record(kind=AuthEvent.Kind.SECOND_FACTOR_FAILED, meta=meta, user=user, detail={"purpose": purpose})
+    if purpose in LOGIN_PURPOSES:
+        _wrong_code_after_password_notify(user=user, meta=meta)
     return None
 
 
-def totp_enrolment_start(*, user: User) -> TOTPDevice:
-    """An unconfirmed device with a fresh secret; it counts only once a first code confirms it."""
+LOGIN_PURPOSES = frozenset({"login", "api_login"})
+_WRONG_CODE_NOTICE_SECONDS = 60 * 60
+
+
+def _wrong_code_after_password_notify(*, user: User, meta: RequestMeta) -> None:
+    """A wrong code after the right password means someone may know the password: tell the
+    owner, once an hour at most, so a guessing attacker cannot flood their inbox."""
+    if cache.add(f"codes:notice:{user.pk}", 1, _WRONG_CODE_NOTICE_SECONDS):
+        context = {"ip": meta.ip or "", "user_agent": meta.user_agent, "when": timezone.now().isoformat(), "channel": meta.channel}
+        notification_enqueue(user=user, kind="login_code_failed", context=context)
+
+
+def totp_device_start(*, user: User) -> TOTPDevice:
+    """An unconfirmed device with a fresh secret; it counts only once a first code confirms it.
+
+    No policy here: customers go through ``first_factor.customer_totp_enrolment_start``
+    (A13, A14), staff through the back-office's enrolment window."""
     with transaction.atomic():
         TOTPDevice.objects.filter(user=user, confirmed=False).delete()
         return TOTPDevice.objects.create(
@@ -74,7 +104,8 @@ def totp_enrolment_start(*, user: User) -> TOTPDevice:
         )
 
 
-def totp_enrolment_confirm(*, user: User, device_id: int, code: str, meta: RequestMeta) -> TOTPDevice | None:
+def totp_device_confirm(*, user: User, device_id: int, code: str, meta: RequestMeta) -> TOTPDevice | None:
+    """Confirm a started device with its first code. The caller has applied its policy."""
     with transaction.atomic():
         device = TOTPDevice.objects.select_for_update().filter(pk=device_id, user=user, confirmed=False).first()
         if device is None or not device.verify_token("".join((code or "").split())):
@@ -87,9 +118,16 @@ def totp_enrolment_confirm(*, user: User, device_id: int, code: str, meta: Reque
     return device
 
 
+class StaffFactorRefused(Exception):
+    """A14: staff accounts never use the customer factor flows."""
+
+
 def backup_codes_generate(*, user: User, meta: RequestMeta) -> list[str]:
     """Replace the user's backup codes with ten new ones and return them, the only
-    time they exist in clear (A08)."""
+    time they exist in clear (A08). Customers only (A14)."""
+    if user.is_staff:
+        auth_event_record(kind=AuthEvent.Kind.FACTOR_ENROLMENT_REFUSED, meta=meta, user=user, detail={"device": "backup", "staff": True})
+        raise StaffFactorRefused
     codes = ["".join(secrets.choice(_BACKUP_ALPHABET) for _ in range(10)) for _ in range(BACKUP_CODE_COUNT)]
     with transaction.atomic():
         BackupCodeDevice.objects.filter(user=user).delete()

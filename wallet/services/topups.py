@@ -23,11 +23,21 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Card, RiskDecision, RiskEvent, RiskOutcome, Terminal, TopUp, Transfer, User
 from ..request_meta import SYSTEM_META, RequestMeta
-from .ledger import Leg, MoneyError, freeze_refusal, system_account, transfer_post, wallet_account_for, wallet_locked_for
+from .ledger import (
+    Leg,
+    MoneyError,
+    freeze_refusal,
+    money_second_factor_check,
+    system_account,
+    transfer_post,
+    wallet_account_for,
+    wallet_locked_for,
+)
 from .limits import balance_cap_yen, limit_kind_for_channel, limits_check, limits_record
 from .notifications import notification_enqueue
 from .payments import IdempotencyConflict, amount_validate, payment_code_claim
 from .risk import risk_assess, risk_record
+from .step_up_policy import topup_step_up_check
 from .switches import channel_check
 
 if TYPE_CHECKING:
@@ -157,8 +167,15 @@ def _receipt_context(topup: TopUp) -> dict[str, str]:
     }
 
 
-def topup_card(*, user: User, card: Card, amount_yen: int, idempotency_key: str, meta: RequestMeta = SYSTEM_META) -> TopUp:
-    """Charge one of the customer's cards and credit the wallet (or hold the money for review)."""
+def topup_card(
+    *, user: User, card: Card, amount_yen: int, idempotency_key: str, meta: RequestMeta = SYSTEM_META, step_up_fresh: bool = False
+) -> TopUp:
+    """Charge one of the customer's cards and credit the wallet (or hold the money for review).
+
+    ``step_up_fresh``: the caller saw a fresh second factor (S04). Without one, a top-up that
+    takes the customer's rolling total to the step-up threshold is refused with
+    ``StepUpRequired`` (B11); a replay of a recorded top-up is answered as before.
+    """
     amount_validate(amount_yen)
     request_key = f"user:{user.pk}:{idempotency_key}"
     existing = _existing(request_key, amount_yen=amount_yen)
@@ -166,8 +183,10 @@ def topup_card(*, user: User, card: Card, amount_yen: int, idempotency_key: str,
         return existing
     if card.user_id != user.pk or card.status != Card.Status.ACTIVE:
         raise CardNotUsable()
+    money_second_factor_check(user)
     try:
         with transaction.atomic():
+            topup_step_up_check(user=user, amount_yen=amount_yen, step_up_fresh=step_up_fresh)
             topup = _admit(user=user, channel=card.channel, amount_yen=amount_yen, request_key=request_key, meta=meta, card=card)
     except IntegrityError:
         existing = _existing(request_key, amount_yen=amount_yen)
@@ -249,6 +268,7 @@ def topup_cash(*, terminal: Terminal, code: str, amount_yen: int, idempotency_ke
     try:
         with transaction.atomic():
             payment_code = payment_code_claim(code)
+            money_second_factor_check(payment_code.user)
             payment_code.used_at = timezone.now()
             payment_code.save(update_fields=["used_at"])
             meta = RequestMeta(ip=None, user_agent=f"terminal:{terminal.pk}", channel="terminal")

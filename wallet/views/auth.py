@@ -12,7 +12,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import URLPattern, path, reverse
@@ -26,35 +25,35 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_ratelimit.core import is_ratelimited
 
-from ..access import second_factor_required, step_up_required, url_with_next
+from ..access import step_up_required, url_with_next
 from ..devices import device_cookie_set, device_id_for_response, device_id_read
 from ..forms.auth import EmailForm, LoginForm, OtpForm, TotpConfirmForm
 from ..lockout import lockout_response
 from ..models import BackupCodeDevice, User, normalize_email
 from ..request_meta import RequestMeta
-from ..selectors import active_sessions, known_devices, login_history, second_factor_summary
+from ..selectors import second_factor_summary
+from ..services.code_throttle import CodeSource, code_check_allowed, code_source_blocked_by_account_cap
+from ..services.first_factor import (
+    FirstFactorRefused,
+    customer_totp_enrolment_start,
+    first_factor_enrolment_check,
+    session_contact_proof,
+    session_contact_proof_clear,
+)
 from ..services.login import (
     LoginRefused,
     factor_remove,
-    known_device_revoke,
     login_finish,
     login_unlock_read,
     login_unlock_request,
     login_unlock_use,
-    other_sessions_end,
     password_login_check,
     reset_required_for,
     security_reset_in_effect,
     step_up_complete,
     totp_enrolment_finish,
 )
-from ..services.second_factor import (
-    backup_codes_generate,
-    second_factor_verify,
-    step_up_is_fresh,
-    totp_enrolment_start,
-    user_has_second_factor,
-)
+from ..services.second_factor import backup_codes_generate, second_factor_verify, step_up_is_fresh, user_has_second_factor
 
 # The password is right but the second factor is still to come: nobody is logged in yet.
 PENDING_UID = "_anzen_pending_uid"
@@ -96,7 +95,8 @@ def _pending_clear(request: HttpRequest) -> None:
         request.session.pop(key, None)
 
 
-def _pending_user(request: HttpRequest) -> User | None:
+def pending_user(request: HttpRequest) -> User | None:
+    """The account whose password was right and whose second factor is still to come."""
     uid = request.session.get(PENDING_UID)
     raw_at = request.session.get(PENDING_AT)
     if not uid or not raw_at:
@@ -109,6 +109,11 @@ def _pending_user(request: HttpRequest) -> User | None:
         _pending_clear(request)
         return None
     return User.objects.filter(pk=uid, is_active=True, status=User.Status.ACTIVE).first()
+
+
+def staff_refused(request: HttpRequest) -> HttpResponse:
+    """A14: staff accounts never use the customer factor flows; their factor comes from the staff enrolment link."""
+    return render(request, "wallet/auth/staff_factor_refused.html", status=403)
 
 
 # --- Login -------------------------------------------------------------------
@@ -165,7 +170,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
 @never_cache
 @require_http_methods(["GET", "POST"])
 def login_otp_view(request: HttpRequest) -> HttpResponse:
-    user = _pending_user(request)
+    user = pending_user(request)
     if user is None:
         if request.user.is_authenticated and not request.user.is_verified():  # type: ignore[union-attr]
             # Logged in without a second factor: verify it through step-up instead.
@@ -175,7 +180,10 @@ def login_otp_view(request: HttpRequest) -> HttpResponse:
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         meta = _meta(request)
-        otp_device = second_factor_verify(user=user, code=form.cleaned_data["code"], meta=meta, purpose="login")
+        source = _code_source(request, user)
+        if not code_check_allowed(user=user, source=source):
+            return _codes_throttled(request, user, source)
+        otp_device = second_factor_verify(user=user, code=form.cleaned_data["code"], meta=meta, purpose="login", source=source)
         if otp_device is None:
             tries = int(request.session.get(PENDING_TRIES, 0)) + 1
             if tries >= PENDING_MAX_TRIES:
@@ -199,6 +207,18 @@ def login_otp_view(request: HttpRequest) -> HttpResponse:
     return render(request, "wallet/auth/login_otp.html", {"form": form})
 
 
+def _code_source(request: HttpRequest, user: User) -> CodeSource:
+    """Who is typing a code: address, browser and whether they have just proven a contact (A15)."""
+    return CodeSource.of(_meta(request), device_id_read(request), contact_proven=session_contact_proof(request, user) is not None)
+
+
+def _codes_throttled(request: HttpRequest, user: User, source: CodeSource) -> HttpResponse:
+    """Codes from this source are not checked for a while. When only the account-wide cap for new
+    devices stops them, proving a contact on record lifts it: the owner is never locked out."""
+    context = {"recover": code_source_blocked_by_account_cap(user=user, source=source)}
+    return render(request, "wallet/auth/codes_throttled.html", context, status=429)
+
+
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
@@ -220,7 +240,11 @@ def step_up_view(request: HttpRequest) -> HttpResponse:
     form = OtpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device_id = device_id_for_response(request)
-        if step_up_complete(request=request, user=user, code=form.cleaned_data["code"], device_id=device_id, meta=_meta(request)):
+        source = _code_source(request, user)
+        if not code_check_allowed(user=user, source=source):
+            return _codes_throttled(request, user, source)
+        code = form.cleaned_data["code"]
+        if step_up_complete(request=request, user=user, code=code, device_id=device_id, meta=_meta(request), source=source):
             response = HttpResponseRedirect(_safe_next(request, next_url, default="wallet:security"))
             device_cookie_set(response, device_id)
             return response
@@ -240,9 +264,21 @@ def _qr_svg(uri: str) -> str:
 def totp_enrol_view(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
     next_url = _next_param(request)
-    if user_has_second_factor(user) and not step_up_is_fresh(request):
+    if user.is_staff:
+        return staff_refused(request)
+    has_factor = user_has_second_factor(user)
+    if has_factor and not step_up_is_fresh(request):
         # Adding another authenticator is a factor change (S04): a fresh code first.
         return HttpResponseRedirect(url_with_next("wallet:step_up", request.get_full_path()))
+    proof = session_contact_proof(request, user)
+    if not has_factor:
+        try:
+            first_factor_enrolment_check(user=user, proof=proof, meta=_meta(request))
+        except FirstFactorRefused as refused:
+            if refused.code != "proof_required":
+                return render(request, "wallet/auth/first_factor_refused.html", {"message": refused.message}, status=403)
+            # A13: the password alone never adds a factor; prove the phone or email on record first.
+            return HttpResponseRedirect(url_with_next("wallet:contact_proof", next_url or None))
     device: TOTPDevice | None = None
     form = TotpConfirmForm(request.POST or None)
     if request.method == "POST":
@@ -252,16 +288,24 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
             messages.error(request, _("The set-up took too long. Scan the new code below."))
         elif form.is_valid():
             browser_id = device_id_for_response(request)
-            confirmed = totp_enrolment_finish(
-                request=request,
-                user=user,
-                totp_device_pk=device.pk,
-                code=form.cleaned_data["code"],
-                device_id=browser_id,
-                meta=_meta(request),
-            )
+            try:
+                confirmed = totp_enrolment_finish(
+                    request=request,
+                    user=user,
+                    totp_device_pk=device.pk,
+                    code=form.cleaned_data["code"],
+                    device_id=browser_id,
+                    meta=_meta(request),
+                    proof=proof,
+                )
+            except FirstFactorRefused as refused:
+                if refused.code == "proof_required":
+                    messages.info(request, _("That took a while. Confirm it is you again, then scan the new code."))
+                    return HttpResponseRedirect(url_with_next("wallet:contact_proof", next_url or None))
+                return render(request, "wallet/auth/first_factor_refused.html", {"message": refused.message}, status=403)
             if confirmed is not None:
                 request.session.pop(ENROL_DEVICE, None)
+                session_contact_proof_clear(request)
                 messages.success(request, _("Your authenticator app is set up. Now save your backup codes."))
                 target = url_with_next("wallet:backup_codes", _safe_next(request, next_url) if next_url else None)
                 response = HttpResponseRedirect(target)
@@ -269,7 +313,10 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
                 return response
             form.add_error("code", _("That code is not valid. Check the time on your phone and try again."))
     if device is None:
-        device = totp_enrolment_start(user=user)
+        try:
+            device = customer_totp_enrolment_start(user=user, proof=proof, meta=_meta(request))
+        except FirstFactorRefused as refused:
+            return render(request, "wallet/auth/first_factor_refused.html", {"message": refused.message}, status=403)
         request.session[ENROL_DEVICE] = device.pk
         form = TotpConfirmForm()
     secret = base64.b32encode(device.bin_key).decode().rstrip("=")
@@ -290,6 +337,8 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
 def backup_codes_view(request: HttpRequest) -> HttpResponse:
     user = _current_user(request)
     next_url = _next_param(request)
+    if user.is_staff:
+        return staff_refused(request)
     if request.method == "POST":
         codes = backup_codes_generate(user=user, meta=_meta(request))
         response = render(
@@ -317,6 +366,8 @@ def _factor_for(user: User, kind: str, pk: int) -> Device:
 @require_http_methods(["GET", "POST"])
 def factor_remove_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
     user = _current_user(request)
+    if user.is_staff:
+        return staff_refused(request)
     device = _factor_for(user, kind, pk)
     totp_count = TOTPDevice.objects.filter(user=user, confirmed=True).count()
     last_totp = kind == "totp" and totp_count == 1
@@ -327,48 +378,6 @@ def factor_remove_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse
             messages.warning(request, _("You have no authenticator app now. Set one up again before you can pay or top up."))
         return redirect("wallet:security")
     return render(request, "wallet/auth/factor_remove.html", {"kind": kind, "device": device, "last_totp": last_totp})
-
-
-# --- Security page ---------------------------------------------------------------
-
-
-@never_cache
-@second_factor_required
-@require_http_methods(["GET"])
-def security_view(request: HttpRequest) -> HttpResponse:
-    user = _current_user(request)
-    page = Paginator(login_history(user=user), HISTORY_PAGE_SIZE).get_page(request.GET.get("page"))
-    context: dict[str, Any] = {
-        "summary": second_factor_summary(user=user),
-        "sessions": list(active_sessions(user=user)),
-        "current_session_key": request.session.session_key,
-        "devices": list(known_devices(user=user)),
-        "history": page,
-    }
-    return render(request, "wallet/auth/security.html", context)
-
-
-@second_factor_required
-@require_POST
-def security_sessions_end_view(request: HttpRequest) -> HttpResponse:
-    ended = other_sessions_end(user=_current_user(request), keep_session_key=request.session.session_key, meta=_meta(request))
-    if ended:
-        messages.success(request, _("Your other sessions have been logged out."))
-    else:
-        messages.info(request, _("There were no other sessions to log out."))
-    return redirect("wallet:security")
-
-
-@second_factor_required
-@require_POST
-def security_device_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
-    revoked = known_device_revoke(
-        user=_current_user(request), device_pk=pk, keep_session_key=request.session.session_key, meta=_meta(request)
-    )
-    if not revoked:
-        raise Http404
-    messages.success(request, _("The device was removed. It will need your second factor to log in again."))
-    return redirect("wallet:security")
 
 
 # --- Lockout recovery -------------------------------------------------------------
@@ -421,10 +430,7 @@ urlpatterns: list[URLPattern] = [
     path("login/unlock/", login_unlock_request_view, name="login_unlock_request"),
     path("login/unlock/<str:token>/", login_unlock_view, name="login_unlock"),
     path("step-up/", step_up_view, name="step_up"),
-    path("security/", security_view, name="security"),
     path("security/authenticator/", totp_enrol_view, name="totp_enrol"),
     path("security/backup-codes/", backup_codes_view, name="backup_codes"),
     path("security/factors/<str:kind>/<int:pk>/remove/", factor_remove_view, name="factor_remove"),
-    path("security/sessions/end-others/", security_sessions_end_view, name="security_sessions_end"),
-    path("security/devices/<int:pk>/revoke/", security_device_revoke_view, name="security_device_revoke"),
 ]

@@ -1,6 +1,7 @@
 """The developer inbox: what the development mail and SMS backends 'sent'.
 
-Only with ``DEV_INBOX_ENABLED`` (on with DEBUG); otherwise the page does not exist.
+Only with ``DEV_INBOX_ENABLED``, which the settings grant only in debug (S08): the page shows
+reset links and sign-in codes, so outside a demo it does not exist, whatever the environment asks.
 A newcomer running ``make run`` reads verification links and SMS codes here.
 """
 
@@ -20,7 +21,8 @@ def dev_inbox(request: HttpRequest) -> HttpResponse:
     if not settings.DEV_INBOX_ENABLED:
         raise Http404
     channel = request.GET.get("channel", "")
-    recipient = request.GET.get("to", "").strip()[:254]
+    # NUL cannot be stored or searched in PostgreSQL text; no address contains one (L04).
+    recipient = request.GET.get("to", "").replace("\x00", "").strip()[:254]
     found = DevInboxMessage.objects.order_by("-created_at", "-id")
     if channel in DevInboxMessage.Channel.values:
         found = found.filter(channel=channel)

@@ -11,16 +11,19 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import URLPattern, path
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
+from ..access import url_with_next
 from ..forms.signup import PhoneCodeForm, PhoneNumberForm, ResendLinkForm, SignupForm
 from ..middleware import session_mark_login
 from ..models import PhoneVerification, User, normalize_email
 from ..request_meta import RequestMeta
+from ..services.first_factor import VIA_SIGNUP, ContactProven, session_contact_proof, session_contact_proof_mark
 from ..services.phone import PhoneCodeError, phone_code_send, phone_code_usable, phone_code_verify, phone_display
 from ..services.signup import (
     InvalidVerificationLink,
@@ -108,6 +111,9 @@ def signup_verify_email(request: HttpRequest, uidb64: str, token: str) -> HttpRe
         return _invalid_link(request)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     session_mark_login(request)
+    # The verification link is the sign-up's proof of the email on record (A13): this
+    # session may go on to verify the phone and enrol the first authenticator.
+    session_contact_proof_mark(request, user=user, proven=ContactProven(at=timezone.now(), via=VIA_SIGNUP))
     _send_signup_code(request, user, phone=user.phone)
     return redirect("wallet:signup_phone")
 
@@ -146,6 +152,10 @@ def signup_phone(request: HttpRequest) -> HttpResponse:
         return redirect("wallet:totp_enrol")
     if user.email_verified_at is None:
         return redirect("wallet:home")
+    if session_contact_proof(request, user) is None:
+        # A13: a sign-up left before the phone step is resumed only after proving the email
+        # again; the password alone must not choose the phone the account trusts.
+        return redirect(url_with_next("wallet:contact_proof", reverse("wallet:signup_phone")))
     code_form, number_form = PhoneCodeForm(), PhoneNumberForm(initial={"phone": phone_display(user.phone)})
     if request.method == "POST":
         if is_ratelimited(request, group="signup-phone.user", key=_user_key, rate=PHONE_RATE_PER_USER, method="POST", increment=True):

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 from wallet.adapters.sms import SmsDeliveryError, sms_send
 from wallet.models import User, normalize_email, secret_digest
 from wallet.request_meta import RequestMeta
-from wallet.services.notifications import notification_enqueue
+from wallet.services.notifications import after_response, notification_enqueue
 
 from ...models import CONTACT_CODE_ATTEMPTS_MAX, CONTACT_PROOF_LIFETIME, ContactProof, RefundClaim
 from ..claims import claim_details_correct, claim_submit
@@ -79,9 +79,12 @@ def contact_proof_request(*, email: str, phone: str, session_digest: str, meta: 
     the per-address limit is spent: the person gets the same page, nothing leaves."""
     if not send:
         return
+    # after_response: with eager Celery (the demo) the lookup, the mail and the SMS would otherwise run before the answer.
     transaction.on_commit(
-        lambda: contact_proof_send_task.delay(
-            email=email, phone=phone, session_digest=session_digest, ip=meta.ip, user_agent=meta.user_agent
+        lambda: after_response(
+            lambda: contact_proof_send_task.delay(
+                email=email, phone=phone, session_digest=session_digest, ip=meta.ip, user_agent=meta.user_agent
+            )
         )
     )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import URLPattern, path
 
 from ...models import RefundClaim
-from . import banks, claim, contact, landing, status
+from . import banks, claim, contact, done, landing, status
 
 LOGIN = {"route": RefundClaim.Route.LOGIN}
 CONTACT = {"route": RefundClaim.Route.CONTACT}
@@ -15,12 +15,12 @@ urlpatterns: list[URLPattern] = [
     path("", landing.landing, name="landing"),
     path("banks/", banks.bank_search_view, name="bank_search"),
     path("banks/<str:code>/branches/", banks.branch_search_view, name="branch_search"),
-    # Login route (second factor; step-up for a bank account).
+    # Login route (second factor; step-up for the payee details, B09).
     path("claim/", claim.balance_step, LOGIN, name="claim_balance"),
     path("claim/method/", claim.method_step, LOGIN, name="claim_method"),
     path("claim/details/", claim.details_step, LOGIN, name="claim_details"),
     path("claim/check/", claim.check_step, LOGIN, name="claim_check"),
-    path("claim/done/<str:number>/", claim.claim_done, name="claim_done"),
+    path("claim/done/<str:number>/", done.claim_done, name="claim_done"),
     # No-login route: prove the email and phone on record, then the same steps.
     path("contact/", contact.contact_request, name="contact"),
     path("contact/sent/", contact.contact_sent, name="contact_sent"),
@@ -30,7 +30,7 @@ urlpatterns: list[URLPattern] = [
     path("contact/claim/method/", claim.method_step, CONTACT, name="contact_claim_method"),
     path("contact/claim/details/", claim.details_step, CONTACT, name="contact_claim_details"),
     path("contact/claim/check/", claim.check_step, CONTACT, name="contact_claim_check"),
-    path("contact/claim/done/", claim.contact_claim_done, name="contact_claim_done"),
+    path("contact/claim/done/", done.contact_claim_done, name="contact_claim_done"),
     # Status and corrections.
     path("status/", status.status, name="status"),
     path("status/sent/", status.status_sent, name="status_sent"),

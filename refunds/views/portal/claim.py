@@ -2,9 +2,10 @@
 or cash at a Japan Post counter, (3) the details, (4) check and submit. The state between
 the steps is kept in the session; nothing is written until step 4 calls the service.
 
-- Login route (``/refund/claim/``): a session verified with the second factor (A05); for a bank
-  transfer, a fresh second factor (S04, ``step_up_required``) on the details step and on the
-  step that files the claim and so saves the account, so the step-up page comes first and returns.
+- Login route (``/refund/claim/``): a session verified with the second factor (A05); for every
+  payout method, a fresh second factor (B09, S04) on the details step and on the step that files
+  the claim and so saves the details: the step-up page comes first and returns, with what was typed
+  kept (``step_up``), and the service checks the step-up's time again.
 - Contact route (``/refund/contact/claim/``): a complete contact proof of this browser instead
   (see ``refunds.services.contact`` for why there is no step-up page there); the claim always
   goes to staff review and uses the proof.
@@ -22,14 +23,14 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
-from wallet.access import second_factor_required, step_up_required
+from wallet.access import second_factor_required
 from wallet.models import User
 from wallet.selectors import wallet_balance
 from wallet.switches import ChannelDisabled
@@ -42,7 +43,9 @@ from ...services.contact import contact_claim_submit, contact_proof_complete
 from ...services.errors import RefundRefused
 from ...services.payee import CleanBankDetails, CleanPostalDetails, PayeeInvalid
 from ...services.programme import programme_current
-from .common import STATE_EXPLANATIONS, Phase, browser_digest_if_any, portal_render, programme_view
+from ...services.step_up import STEP_UP_REFUSED
+from .common import Phase, browser_digest_if_any, portal_render, programme_view
+from .step_up import draft_take, step_up_at, step_up_missing, step_up_redirect
 
 TOTAL_STEPS = 4
 CONTACT_STATED_KEY = "refund_contact_stated"
@@ -151,11 +154,18 @@ def _show_existing(flow: Flow, claim: RefundClaim) -> HttpResponse:
     return redirect("refunds:contact_claim_done")
 
 
-def _bank_step_up(flow: Flow, inner: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
-    """S04 for the login route: a fresh second factor before bank details are taken and saved."""
-    if flow.route == LOGIN and flow.state.get("method") == BANK:
-        return step_up_required(inner)(flow.request)  # type: ignore[no-any-return]
+def _step_up_first(flow: Flow, step: str, inner: Callable[[HttpRequest], HttpResponse]) -> HttpResponse:
+    """B09/S04 on the login route: a fresh second factor before any payee details are taken or saved."""
+    if flow.route == LOGIN and step_up_missing(flow.request):
+        if step != "details":
+            return step_up_redirect(flow.request, back=flow.url(step))
+        form = BankDetailsForm if flow.state.get("method") == BANK else PostalDetailsForm
+        return step_up_redirect(flow.request, back=flow.url(step), draft_key=_draft_key(flow), fields=form.base_fields)
     return inner(flow.request)
+
+
+def _draft_key(flow: Flow) -> str:
+    return f"{flow.session_key}:{flow.customer.pk}:{flow.state.get('method')}"
 
 
 # --- Step 1: the balance ---------------------------------------------------------------------
@@ -209,15 +219,16 @@ def details_step(request: HttpRequest, flow: Flow) -> HttpResponse:
             return _bank_details(inner_request, flow)
         return _postal_details(inner_request, flow)
 
-    return _bank_step_up(flow, inner)
+    return _step_up_first(flow, "details", inner)
 
 
 def _bank_details(request: HttpRequest, flow: Flow) -> HttpResponse:
     # The registered kana helps the login route's customer; on the contact route nothing is filled in for them.
     holder = flow.customer.name_kana if flow.route == LOGIN else ""
-    if request.method == "POST":
-        form = BankDetailsForm(request.POST)
-        if form.is_valid():
+    draft = draft_take(request, _draft_key(flow)) if request.method == "GET" else None
+    if request.method == "POST" or draft is not None:
+        form = BankDetailsForm(request.POST if draft is None else draft)
+        if form.is_valid() and draft is None:
             flow.save(bank=form.stored())
             return redirect(flow.url("check"))
     else:
@@ -235,9 +246,11 @@ def _bank_details(request: HttpRequest, flow: Flow) -> HttpResponse:
 
 def _postal_details(request: HttpRequest, flow: Flow) -> HttpResponse:
     stored = flow.state.get("postal")
-    if request.method == "POST":
-        form = PostalDetailsForm(request.POST)
-        if form.is_valid():
+    draft = draft_take(request, _draft_key(flow)) if request.method == "GET" else None
+    if request.method == "POST" or draft is not None:
+        # Back from the step-up page: what was typed before it, filled in again for "Continue".
+        form = PostalDetailsForm(request.POST if draft is None else draft)
+        if form.is_valid() and draft is None:
             flow.save(postal=form.stored())
             return redirect(flow.url("check"))
     else:
@@ -262,7 +275,7 @@ def check_step(request: HttpRequest, flow: Flow) -> HttpResponse:
     def inner(inner_request: HttpRequest) -> HttpResponse:
         return _check(inner_request, flow)
 
-    return _bank_step_up(flow, inner)
+    return _step_up_first(flow, "check", inner)
 
 
 def _check(request: HttpRequest, flow: Flow) -> HttpResponse:
@@ -322,6 +335,7 @@ def _submit(flow: Flow, state: dict[str, Any], *, bank: CleanBankDetails | None,
             confirmed_amount_yen=int(state["amount_yen"]),
             bank=bank,
             postal=postal,
+            step_up_at=step_up_at(flow.request),
         )
     assert flow.proof is not None
     stated = flow.request.session.get(CONTACT_STATED_KEY) or {}
@@ -358,37 +372,8 @@ def _refused(flow: Flow, refused: RefundRefused) -> HttpResponse:
         return redirect(flow.url("balance"))
     if refused.code == "proof_expired":
         return redirect("refunds:contact")
+    if refused.code == STEP_UP_REFUSED:
+        return step_up_redirect(request, back=flow.url("check"))
     if refused.code in ("not_open", "deadline_passed"):
         return redirect("refunds:landing")
     return redirect(flow.url("check"))
-
-
-# --- Done -----------------------------------------------------------------------------------
-
-
-def _done(request: HttpRequest, claim: RefundClaim, route: str) -> HttpResponse:
-    context = {
-        "claim": claim,
-        "route": route,
-        "contact_route": route == CONTACT,
-        "explanation": STATE_EXPLANATIONS.get(claim.state, ""),
-    }
-    return portal_render(request, "claim_done.html", context)
-
-
-@never_cache
-@second_factor_required
-@require_GET
-def claim_done(request: HttpRequest, number: str) -> HttpResponse:
-    # B08: only the customer's own claim; anyone else's number is a 404.
-    claim = get_object_or_404(RefundClaim, number=number, customer=request.user)
-    return _done(request, claim, LOGIN)
-
-
-@never_cache
-@require_GET
-def contact_claim_done(request: HttpRequest) -> HttpResponse:
-    number = request.session.get(CONTACT_DONE_KEY)
-    if not number:
-        return HttpResponseRedirect(reverse("refunds:status"))
-    return _done(request, get_object_or_404(RefundClaim, number=number), CONTACT)

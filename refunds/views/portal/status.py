@@ -1,8 +1,8 @@
 """Following a claim, and correcting the details after the bank returned the payment.
 
 - Logged in with the second factor: the customer's own claims (B08: another customer's
-  number is a 404) and, for a returned claim, the correction form (bank: after a fresh
-  second factor, S04).
+  number is a 404) and, for a returned claim, the correction form, after a fresh second
+  factor whatever the payout method (B09, S04); what was typed before the step-up is kept.
 - Without a login: the claim number and the registered email select the claim; a link
   goes to the address on record (the answer is the same whatever matched, A12) and opens a
   read-only page. Correcting from there needs a fresh contact proof of this browser first
@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from wallet.access import second_factor_required, step_up_required
+from wallet.access import second_factor_required
 from wallet.adapters.sms import SmsDeliveryError
 from wallet.models import User
 from wallet.request_meta import RequestMeta
@@ -41,8 +41,10 @@ from ...services.contact import (
 )
 from ...services.errors import RefundRefused
 from ...services.payee import CleanBankDetails, CleanPostalDetails
+from ...services.step_up import STEP_UP_REFUSED
 from .common import browser_digest, browser_digest_if_any, claim_summary, ip_limited, portal_render, too_many, value_limited
 from .contact import CONTACT_NEXT_KEY
+from .step_up import draft_take, step_up_at, step_up_missing, step_up_redirect
 
 STATUS_TOKEN_KEY = "refund_status_token"
 
@@ -168,40 +170,54 @@ def status_detail_correct(request: HttpRequest, number: str) -> HttpResponse:
     if claim.state != RefundClaim.State.RETURNED:
         return redirect("refunds:status_detail", number=claim.number)
 
+    draft_key = f"correct:{customer.pk}:{claim.number}"
+    form_class = BankDetailsForm if claim.method == RefundClaim.Method.BANK else PostalDetailsForm
+    if step_up_missing(request):
+        # B09/S04: new payee details of any kind need a fresh second factor; the step-up page comes first, then this form.
+        return step_up_redirect(request, back=request.get_full_path(), draft_key=draft_key, fields=form_class.base_fields)
+
     def save(bank: CleanBankDetails | None, postal: CleanPostalDetails | None) -> RefundClaim:
-        return claim_details_correct(claim=claim, customer=customer, bank=bank, postal=postal)
+        return claim_details_correct(claim=claim, customer=customer, bank=bank, postal=postal, step_up_at=step_up_at(request))
 
-    def inner(inner_request: HttpRequest) -> HttpResponse:
-        return _correct(
-            inner_request,
-            claim,
-            save=save,
-            done=("refunds:status_detail", claim.number),
-            action=request.get_full_path(),
-            holder_name=customer.name_kana,
-        )
-
-    if claim.method == RefundClaim.Method.BANK:
-        # S04: a new bank account needs a fresh second factor; the step-up page comes first, then this form.
-        return step_up_required(inner)(request)  # type: ignore[no-any-return]
-    return inner(request)
+    return _correct(
+        request,
+        claim,
+        save=save,
+        done=("refunds:status_detail", claim.number),
+        action=request.get_full_path(),
+        holder_name=customer.name_kana,
+        draft=draft_take(request, draft_key) if request.method == "GET" else None,
+    )
 
 
 def _correct(
-    request: HttpRequest, claim: RefundClaim, *, save: Saver, done: tuple[str, ...], action: str, holder_name: str = ""
+    request: HttpRequest,
+    claim: RefundClaim,
+    *,
+    save: Saver,
+    done: tuple[str, ...],
+    action: str,
+    holder_name: str = "",
+    draft: dict[str, str] | None = None,
 ) -> HttpResponse:
     bank_method = claim.method == RefundClaim.Method.BANK
     form: BankDetailsForm | PostalDetailsForm
-    if request.method == "POST":
-        form = BankDetailsForm(request.POST) if bank_method else PostalDetailsForm(request.POST)
-        if form.is_valid():
+    if request.method == "POST" or draft is not None:
+        # A draft is what was typed before the step-up page: shown filled in again, saved only when sent.
+        data = request.POST if draft is None else draft
+        form = BankDetailsForm(data) if bank_method else PostalDetailsForm(data)
+        if form.is_valid() and draft is None:
             try:
                 if isinstance(form, BankDetailsForm):
                     save(form.details, None)
                 else:
                     save(None, form.details)
-            except (RefundRefused, ChannelDisabled) as refused:
+            except RefundRefused as refused:
                 messages.error(request, refused.message)
+                if refused.code == STEP_UP_REFUSED:
+                    return step_up_redirect(request, back=action)
+            except ChannelDisabled as disabled:
+                messages.error(request, disabled.message)
             else:
                 messages.success(request, _("Thank you. The new details are saved and the refund will be sent again."))
                 return redirect(*done)

@@ -108,6 +108,9 @@ class Command(BaseCommand):
             self._demo_money(User.objects.get(email=ACCOUNTS[0].email), register)
             for email, full_name, kana, topup_yen, purchases in FRAUD_VICTIMS:
                 victim = self._account(DemoAccount(email, f"demo-pass-{email.split('@')[0]}-2026", full_name, kana, totp=False))
+                # Money moves only for an account with an authenticator (A13): the taken-over accounts had one.
+                if not TOTPDevice.objects.filter(user=victim, confirmed=True).exists():
+                    TOTPDevice.objects.create(user=victim, name="Authenticator app", confirmed=True, tolerance=settings.OTP_TOTP_TOLERANCE)
                 self._demo_fraud(victim, atm, register, topup_yen, purchases)
         if not options["quiet_table"]:
             self._print(rows)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ...models import RiskDecision, RiskOutcome, RiskRule, User
 from ...request_meta import RequestMeta
+from .cooling_off import cooling_off_reasons
 from .counters import KEY_PREFIX, Point, device_users_key, ip_users_key, user_series_key, window_store
 from .facts import Facts, Subject
 from .kinds import OUTCOME_RANK, RULE_KINDS, CompiledRule, rule_events_clean, rule_params_clean, worst_outcome
@@ -166,7 +167,7 @@ def risk_assess(
         device_key=device_key,
         now=now,
     )
-    reasons = _evaluate(subject)
+    reasons = _evaluate(subject) + cooling_off_reasons(subject)
     return RiskDecision.objects.create(
         event=event,
         outcome=worst_outcome([r["action"] for r in reasons]),

@@ -1,4 +1,10 @@
-"""Topping up the wallet from a registered card, and the page that says how it went."""
+"""Topping up the wallet from a registered card, and the page that says how it went.
+
+Whether a top-up needs a fresh code is decided by the top-up service (the rolling
+total of wallet.services.step_up_policy, B11): the view passes on whether this
+session stepped up, and sends the customer to the step-up page, saying why, when
+the service asks for one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from django.conf import settings
+from django.contrib import messages
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,6 +29,7 @@ from ...selectors import cards_active_for
 from ...services.ledger import MoneyError, freeze_refusal
 from ...services.limits import balance_cap_yen, limits_summary
 from ...services.second_factor import step_up_is_fresh
+from ...services.step_up_policy import StepUpRequired, topup_step_up_rule, topups_in_step_up_window_yen
 from ...services.topups import topup_card
 from ...switches import ChannelDisabled
 from .display import topup_source, yen
@@ -53,6 +61,13 @@ def _initial_from_query(request: HttpRequest, cards: QuerySet[Card]) -> dict[str
     return initial
 
 
+def _topup_form(*args: Any, cards: QuerySet[Card], **kwargs: Any) -> TopUpForm:
+    """The form, its amount explained by the cumulative step-up rule (B11)."""
+    form = TopUpForm(*args, cards=cards, **kwargs)
+    form.fields["amount"].help_text = topup_step_up_rule()
+    return form
+
+
 @never_cache
 @second_factor_required
 @require_http_methods(["GET", "POST"])
@@ -62,13 +77,10 @@ def topup_view(request: HttpRequest) -> HttpResponse:
     status = 200
     back_from_step_up = False
     if request.method == "POST":
-        form = TopUpForm(request.POST, cards=cards, step_up_from_yen=settings.TOPUP_STEP_UP_FROM_YEN)
+        form = _topup_form(request.POST, cards=cards)
         if form.is_valid():
             card: Card = form.cleaned_data["card"]
             amount: int = form.cleaned_data["amount"]
-            if amount >= settings.TOPUP_STEP_UP_FROM_YEN and not step_up_is_fresh(request):
-                back = f"{reverse('wallet:topup')}?{urlencode({'card': card.pk, 'amount': amount})}"
-                return redirect(url_with_next("wallet:step_up", back))
             try:
                 top = topup_card(
                     user=user,
@@ -76,7 +88,13 @@ def topup_view(request: HttpRequest) -> HttpResponse:
                     amount_yen=amount,
                     idempotency_key=f"web-topup:{form.cleaned_data['attempt']}",
                     meta=RequestMeta.from_request(request),
+                    step_up_fresh=step_up_is_fresh(request),
                 )
+            except StepUpRequired:
+                # Nothing was recorded: confirm with a code, then come back to the form filled in.
+                messages.info(request, topup_step_up_rule())
+                back = f"{reverse('wallet:topup')}?{urlencode({'card': card.pk, 'amount': amount})}"
+                return redirect(url_with_next("wallet:step_up", back))
             except (MoneyError, ChannelDisabled) as exc:
                 form.add_error(None, exc.message)
             else:
@@ -85,11 +103,14 @@ def topup_view(request: HttpRequest) -> HttpResponse:
     else:
         initial = _initial_from_query(request, cards)
         back_from_step_up = "amount" in initial and step_up_is_fresh(request)
-        form = TopUpForm(initial=initial, cards=cards, step_up_from_yen=settings.TOPUP_STEP_UP_FROM_YEN)
+        form = _topup_form(initial=initial, cards=cards)
+    window_total = topups_in_step_up_window_yen(user=user)
     context = {
         "form": form,
         "has_cards": cards.exists(),
         "back_from_step_up": back_from_step_up,
+        "window_total": yen(window_total) if window_total else "",
+        "window_hours": settings.TOPUP_STEP_UP_WINDOW_HOURS,
         "limits": _limit_rows(user),
         "balance_cap": yen(balance_cap_yen()),
         "locked": freeze_refusal(user=user, debit=False) is not None,
