@@ -1,4 +1,4 @@
-from .views import account, auth, cards, devinbox, first_factor, money, portal, reset, security, signup
+from .views import account, auth, cards, devinbox, first_factor, money, portal, reset, security, signup, unlock
 
 app_name = "wallet"
 
@@ -8,6 +8,7 @@ urlpatterns = [
     *auth.urlpatterns,
     *first_factor.urlpatterns,
     *security.urlpatterns,
+    *unlock.urlpatterns,
     *reset.urlpatterns,
     *account.urlpatterns,
     *money.urlpatterns,

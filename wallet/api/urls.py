@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import money, views
+from . import factors, money, views
 from .errors import api_not_found
 
 app_name = "api"
@@ -13,10 +13,10 @@ urlpatterns = [
     path("auth/tokens/", views.TokenListView.as_view(), name="auth_tokens"),
     path("auth/tokens/<int:token_id>/", views.TokenDetailView.as_view(), name="auth_token_detail"),
     path("me/", views.MeView.as_view(), name="me"),
-    path("factors/contact-proof/", views.ContactProofSendView.as_view(), name="factors_contact_proof"),
-    path("factors/contact-proof/verify/", views.ContactProofVerifyView.as_view(), name="factors_contact_proof_verify"),
-    path("factors/totp/", views.TotpStartView.as_view(), name="factors_totp"),
-    path("factors/totp/confirm/", views.TotpConfirmView.as_view(), name="factors_totp_confirm"),
+    path("factors/contact-proof/", factors.ContactProofSendView.as_view(), name="factors_contact_proof"),
+    path("factors/contact-proof/verify/", factors.ContactProofVerifyView.as_view(), name="factors_contact_proof_verify"),
+    path("factors/totp/", factors.TotpStartView.as_view(), name="factors_totp"),
+    path("factors/totp/confirm/", factors.TotpConfirmView.as_view(), name="factors_totp_confirm"),
     # Customer app: money.
     path("wallet/", money.WalletView.as_view(), name="wallet"),
     path("wallet/activity/", money.ActivityListView.as_view(), name="wallet_activity"),

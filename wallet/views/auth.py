@@ -1,4 +1,4 @@
-"""Customer login with a second factor, step-up, enrolment, the security page, unlock."""
+"""Customer login with a second factor, step-up and the customer factor pages (enrol, backup codes, remove)."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from django_ratelimit.core import is_ratelimited
 
 from ..access import step_up_required, url_with_next
 from ..devices import device_cookie_set, device_id_for_response, device_id_read
-from ..forms.auth import EmailForm, LoginForm, OtpForm, TotpConfirmForm
+from ..forms.auth import LoginForm, OtpForm, TotpConfirmForm
 from ..lockout import lockout_response
-from ..models import BackupCodeDevice, User, normalize_email
+from ..models import BackupCodeDevice, User
 from ..request_meta import RequestMeta
 from ..selectors import second_factor_summary
 from ..services.code_throttle import CodeSource, code_check_allowed, code_source_blocked_by_account_cap
@@ -44,9 +44,6 @@ from ..services.login import (
     LoginRefused,
     factor_remove,
     login_finish,
-    login_unlock_read,
-    login_unlock_request,
-    login_unlock_use,
     password_login_check,
     reset_required_for,
     security_reset_in_effect,
@@ -65,9 +62,6 @@ PENDING_MAX_TRIES = 5
 ENROL_DEVICE = "_anzen_enrol_device"
 
 LOGIN_RATE_PER_IP = "30/5m"
-UNLOCK_RATE_PER_IP = "10/h"
-UNLOCK_RATE_PER_EMAIL = "3/h"
-HISTORY_PAGE_SIZE = 10
 
 
 def _safe_next(request: HttpRequest, raw: str | None, default: str = "wallet:home") -> str:
@@ -380,55 +374,10 @@ def factor_remove_view(request: HttpRequest, kind: str, pk: int) -> HttpResponse
     return render(request, "wallet/auth/factor_remove.html", {"kind": kind, "device": device, "last_totp": last_totp})
 
 
-# --- Lockout recovery -------------------------------------------------------------
-
-
-def _unlock_email_key(group: str, request: HttpRequest) -> str:
-    return normalize_email(str(request.POST.get("email", "")))[:254]
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def login_unlock_request_view(request: HttpRequest) -> HttpResponse:
-    form = EmailForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        ip_limited = is_ratelimited(request, group="wallet.unlock.ip", key="ip", rate=UNLOCK_RATE_PER_IP, method="POST", increment=True)
-        if ip_limited:
-            form.add_error(None, _("Too many requests from your network. Please try again later."))
-            return render(request, "wallet/auth/unlock_request.html", {"form": form}, status=429)
-        email_limited = is_ratelimited(
-            request, group="wallet.unlock.email", key=_unlock_email_key, rate=UNLOCK_RATE_PER_EMAIL, method="POST", increment=True
-        )
-        if not email_limited:
-            login_unlock_request(email=form.cleaned_data["email"], meta=_meta(request))
-        # The same answer whether or not the account exists, and when the address is rate-limited.
-        return render(request, "wallet/auth/unlock_sent.html")
-    return render(request, "wallet/auth/unlock_request.html", {"form": form})
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def login_unlock_view(request: HttpRequest, token: str) -> HttpResponse:
-    # A GET only shows a button: mail scanners that open links must not use them up.
-    user = login_unlock_read(token)
-    if user is None:
-        return render(request, "wallet/auth/unlock_invalid.html", status=400)
-    if request.method == "POST":
-        device_id = device_id_for_response(request)
-        login_unlock_use(user=user, device_id=device_id, meta=_meta(request))
-        messages.success(request, _("This browser is unlocked for your account. You can log in now."))
-        response = redirect("wallet:login")
-        device_cookie_set(response, device_id)
-        return response
-    return render(request, "wallet/auth/unlock_confirm.html", {"token": token})
-
-
 urlpatterns: list[URLPattern] = [
     path("login/", login_view, name="login"),
     path("login/code/", login_otp_view, name="login_otp"),
     path("logout/", logout_view, name="logout"),
-    path("login/unlock/", login_unlock_request_view, name="login_unlock_request"),
-    path("login/unlock/<str:token>/", login_unlock_view, name="login_unlock"),
     path("step-up/", step_up_view, name="step_up"),
     path("security/authenticator/", totp_enrol_view, name="totp_enrol"),
     path("security/backup-codes/", backup_codes_view, name="backup_codes"),
