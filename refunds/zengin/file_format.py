@@ -1,6 +1,6 @@
 """The 総合振込 (種別 21) record layout's vocabulary, shared by the writer and the reader.
 
-Layout: /work/shared/ZENGIN.md (120-byte records: header 1, data 2, trailer 8, end 9).
+Layout: docs/zengin.md (120-byte records: header 1, data 2, trailer 8, end 9).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ wrong person, is refused here before a byte is written for that record: a wrong
 digit count shifts every later field. Names are never cut: a cut name fails the
 receiving bank's name check and the money comes back.
 
-Layout: /work/shared/ZENGIN.md (120-byte records, header 1, data 2, trailer 8, end 9).
+Layout: docs/zengin.md (120-byte records, header 1, data 2, trailer 8, end 9).
 """
 
 from __future__ import annotations
