@@ -18,7 +18,7 @@ import pytest
 from django.utils import timezone
 
 from tests.helpers import race as race_threads
-from tests.money import payment_code_for
+from tests.money import ensure_second_factor, payment_code_for
 from wallet.models import LedgerAccount, Payment, PaymentCode, Terminal, Transfer, User
 from wallet.services.ledger import Leg, MoneyError, new_idempotency_key, system_account, transfer_post, wallet_account_for
 from wallet.services.ledger_audit import ledger_verify
@@ -31,6 +31,7 @@ BALANCE_YEN = 1_000
 
 def funded_customer() -> tuple[User, LedgerAccount]:
     user = User.objects.create_user(f"t2-{uuid.uuid4().hex[:8]}@example.jp", None, full_name="二重 払子")
+    ensure_second_factor(user)  # only an account with an authenticator pays (A13)
     wallet = wallet_account_for(user)
     transfer_post(
         kind=Transfer.Kind.TOPUP,

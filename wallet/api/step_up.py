@@ -16,7 +16,8 @@ from ..services.step_up_policy import topup_step_up_required, topup_step_up_rule
 
 
 def cumulative_step_up_refusal() -> str:
-    return f"{topup_step_up_rule()} {_('POST one to /api/v1/auth/step-up/ first.')}"
+    # One translatable sentence pattern, so a language may order the two parts its own way.
+    return _("%(rule)s POST a fresh code to /api/v1/auth/step-up/ first.") % {"rule": topup_step_up_rule()}
 
 
 def _requested_amount_yen(request: Request) -> int | None:
