@@ -22,13 +22,13 @@ $(STAMP): requirements.txt
 # without it: their passwords are published) and the developer inbox all need it.
 run worker beat messages: export DJANGO_DEBUG := 1
 
+# The demo runs the production engine: PostgreSQL (an embedded server in var/pgdata unless DATABASE_URL is set),
+# a Celery worker and beat (broker: a folder in var/celery unless REDIS_URL is set), then runserver. scripts/demo.py
+# starts them, prints the logins and URLs last, and stops every one of them when runserver stops (Ctrl-C).
+run: export HOST := $(HOST)
+run: export PORT := $(PORT)
 run: $(STAMP)
-	mkdir -p var
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
-	$(PY) manage.py seed_refund_demo
-	@echo "Serving on http://$(HOST):$(PORT)/  (staff admin: http://$(HOST):$(PORT)/admin/)"
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@$(PY) scripts/demo.py
 
 # The whole suite on PostgreSQL and Redis: lint, type check, unit, integration, browser. The tests and mypy load
 # tests/settings.py (the development settings); tests of production behaviour start their own DJANGO_DEBUG=0 process.
@@ -54,6 +54,7 @@ messages: $(STAMP)
 	$(PY) manage.py makemessages -l ja -l en --ignore=.venv --ignore=staticfiles
 	$(PY) manage.py compilemessages --ignore=.venv
 
+# A worker or beat of their own, for a stack whose DATABASE_URL and REDIS_URL are set (`make run` starts both itself).
 worker: $(STAMP)
 	$(VENV)/bin/celery -A config worker -Q default,notifications,bulk,payouts -l INFO
 

@@ -72,19 +72,34 @@ def _maintenance_execute(base: str, *statements: str) -> None:
             connection.execute(statement)  # type: ignore[arg-type]
 
 
-def database_recreate(name: str, base: str | None = None) -> str:
-    """Drop and create database ``name`` on the server of ``base`` (default DATABASE_URL). Returns its URL;
-    unlike ``bench_database_create`` it leaves ``os.environ`` alone."""
+def _safe_name(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name {name!r}")
+    return name
+
+
+def bench_db_name(name: str) -> str:
+    """``name`` with ``$BENCH_DB_SUFFIX`` appended (empty by default): the smoke tests (tests/bench) run each
+    bench on databases of their own, so they never drop the ones a ``make bench`` beside them uses."""
+    return _safe_name(name + os.environ.get("BENCH_DB_SUFFIX", ""))
+
+
+def database_recreate(name: str, base: str | None = None, *, template: str = "") -> str:
+    """Drop and create database ``name`` (a copy of ``template`` if given) on the server of ``base``
+    (default DATABASE_URL). Returns its URL; unlike ``bench_database_create`` it leaves ``os.environ`` alone."""
+    _safe_name(name)
     base = base or os.environ.get("DATABASE_URL", "")
-    _maintenance_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
+    create = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{_safe_name(template)}"' if template else "")
+    _maintenance_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', create)
     return database_url_for(name, base)
 
 
 def bench_database_create(name: str) -> str:
-    """Drop and create database ``name`` on DATABASE_URL's server; point DATABASE_URL at it. Returns the URL."""
-    url = database_recreate(name)
+    """Drop and create database ``name`` on DATABASE_URL's server; point DATABASE_URL at it. Returns the URL.
+
+    With ``$BENCH_TEMPLATE_DB`` set, the database starts as a copy of that (migrated, otherwise empty)
+    database, so the bench's ``migrate`` finds nothing to do: the smoke tests migrate once for all benches."""
+    url = database_recreate(name, template=os.environ.get("BENCH_TEMPLATE_DB", ""))
     os.environ["DATABASE_URL"] = url
     return url
 

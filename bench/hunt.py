@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.common import (
     _maintenance_execute,
     bench_database_create,
+    bench_db_name,
     django_setup,
     indexes_deferred,
     migrate,
@@ -48,7 +49,7 @@ from bench.common import (
     stopwatch,
 )
 
-BENCH_DB = "anzenpay_bench_hunt"
+BENCH_DB = bench_db_name("anzenpay_bench_hunt")
 DAYS = 90
 MERCHANTS = 200
 REGISTERS = 1_000

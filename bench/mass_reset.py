@@ -41,9 +41,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, _maintenance_execute, bench_database_create, indexes_deferred, print_result, say, stopwatch
+from bench.common import ROOT, _maintenance_execute, bench_database_create, bench_db_name, indexes_deferred, print_result, say, stopwatch
 
-BENCH_DB = "anzenpay_bench_reset"
+BENCH_DB = bench_db_name("anzenpay_bench_reset")
 BASELINE_TABLE = "bench_reset_baseline"
 # The same expression the job uses (backoffice.services.mass_reset.job._batch_sql).
 UNUSABLE = "'!' || left(md5(random()::text) || md5(random()::text), 40)"

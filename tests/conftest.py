@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import base64
 import os
 from collections.abc import Iterator
 from importlib import import_module
 
-import pyotp
 import pytest
 from django.apps import apps as django_apps
 from django.core.cache import cache
-from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from scripts.check_services import reachable
+from tests.factories import enrol_totp, make_customer, totp_for
 from wallet.models import User
+
+# The builders live in tests/factories; these names stay importable from here for older tests.
+__all__ = ["enrol_totp", "make_customer", "totp_for"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -38,6 +39,43 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
     if problems:
         pytest.exit("\n".join(problems), returncode=3)
+
+
+# Under pytest-xdist (`-n 2` in pyproject.toml) each of these directories is one unit of work, run by one
+# worker one test after the other; every other module is a unit of its own (module-scoped fixtures are set up
+# once). The reliability tests start real Celery workers and take the connection budget (tests/helpers.py),
+# which two of them at once would exceed; the benchmark smoke tests share one migrated template database.
+# They are collected first, so the long reliability unit starts at once and the other worker takes the rest.
+XDIST_SERIAL_UNITS = ("tests/reliability/", "tests/bench/")
+
+
+def _xdist_unit(nodeid: str) -> str:
+    for unit in XDIST_SERIAL_UNITS:
+        if nodeid.startswith(unit):
+            return unit
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    """xdist's ``loadscope`` scheduling with the units above. (``--dist loadgroup`` with ``xdist_group``
+    marks would say the same, but xdist 3.8 marks a group by rewriting ``item._nodeid``, which pytest 9
+    no longer reads.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class UnitScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _xdist_unit(nodeid)
+
+    return UnitScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        unit = _xdist_unit(item.nodeid)
+        return XDIST_SERIAL_UNITS.index(unit) if unit in XDIST_SERIAL_UNITS else len(XDIST_SERIAL_UNITS)
+
+    items.sort(key=rank)
 
 
 def reference_data_restore() -> None:
@@ -64,12 +102,35 @@ def reference_data_restore() -> None:
     risk_rules_cache_clear()
 
 
+def _transactional(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    names = getattr(item, "fixturenames", ())
+    return (marker is not None and bool(marker.kwargs.get("transaction"))) or "transactional_db" in names or "live_server" in names
+
+
 @pytest.fixture(autouse=True)
 def _reference_data(request: pytest.FixtureRequest) -> None:
-    marker = request.node.get_closest_marker("django_db")
-    if (marker is not None and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames:
+    if _transactional(request.node):
         request.getfixturevalue("transactional_db")
         reference_data_restore()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After a ``transaction=True`` test's flush, write the reference data again (committed) and forget the
+    content types Django cached: the flush recreated them under new ids. The tests that run next on this
+    process, ordinary ``db`` tests included, then find the database as the migrations left it, whatever
+    order xdist hands them out in (pytest-django alone would run the transactional ones last)."""
+    result = yield
+    # The last test of the session (``nextitem`` None) has just had the test database dropped too.
+    if _transactional(item) and nextitem is not None:
+        from django.contrib.contenttypes.models import ContentType
+        from pytest_django.plugin import blocking_manager_key
+
+        ContentType.objects.clear_cache()
+        with item.config.stash[blocking_manager_key].unblock():
+            reference_data_restore()
+    return result
 
 
 @pytest.fixture(autouse=True)
@@ -77,28 +138,6 @@ def _clean_cache() -> Iterator[None]:
     cache.clear()
     yield
     cache.clear()
-
-
-def totp_for(device: TOTPDevice) -> pyotp.TOTP:
-    """An independent TOTP implementation computing codes from the device's secret."""
-    return pyotp.TOTP(base64.b32encode(device.bin_key).decode())
-
-
-def make_customer(email: str = "hanako@example.jp", password: str = "correct horse battery staple", **extra: object) -> User:
-    now = timezone.now()
-    defaults: dict[str, object] = {
-        "full_name": "山田 花子",
-        "name_kana": "ヤマダ ハナコ",
-        "phone": "+819012345678",
-        "email_verified_at": now,
-        "phone_verified_at": now,
-    }
-    defaults.update(extra)
-    return User.objects.create_user(email, password, **defaults)
-
-
-def enrol_totp(user: User) -> TOTPDevice:
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True, tolerance=1)
 
 
 @pytest.fixture

@@ -10,6 +10,9 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
+from .field_length import fit
+from .models import AuthEvent
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -23,7 +26,7 @@ def _networks(configured: tuple[str, ...]) -> tuple[IpNetwork, ...]:
 
 def trusted_proxy_networks() -> tuple[IpNetwork, ...]:
     """``settings.TRUSTED_PROXIES`` (addresses or CIDR ranges) as networks, parsed once per value."""
-    return _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+    return _networks(tuple(settings.TRUSTED_PROXIES))
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -77,7 +80,7 @@ class RequestMeta:
 
     @classmethod
     def from_request(cls, request: HttpRequest, *, channel: str = "web") -> RequestMeta:
-        return cls(ip=client_ip(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300], channel=channel)
+        return cls(ip=client_ip(request), user_agent=fit(AuthEvent, "user_agent", request.META.get("HTTP_USER_AGENT", "")), channel=channel)
 
 
 SYSTEM_META = RequestMeta(ip=None, user_agent="system", channel="system")

@@ -4,7 +4,6 @@ allowed (the export is audited too)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -22,21 +21,18 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from wallet.csv_export import csv_streaming_response
 from wallet.models import User
 from wallet.request_meta import client_ip
 
 from ..admin_site import staff_admin_site
 from ..models import StaffAction
 from ..selectors import staff_action_csv_rows
-from ..services.exports import staff_action_export_record
+from ..services.exports import export_record
 from .base import ReadOnlyAdmin
 
 REASON_SHOWN = 100
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
+EXPORT_PERMISSION = "backoffice.export_staffaction"
 
 
 class ActorFilter(admin.SimpleListFilter):
@@ -155,19 +151,23 @@ class StaffActionAdmin(ReadOnlyAdmin):
         return [export, *super().get_urls()]
 
     def has_export_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("backoffice.export_staffaction"))
+        return bool(request.user.has_perm(EXPORT_PERMISSION))
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         extra = {"can_export": self.has_export_permission(request), **(extra_context or {})}
         return super().changelist_view(request, extra_context=extra)
 
     def _csv_response(self, request: HttpRequest, queryset: models.QuerySet[StaffAction], filters: str) -> StreamingHttpResponse:
-        staff_action_export_record(acting_user=request.user, filters=filters, row_count=queryset.count(), ip=client_ip(request))  # type: ignore[arg-type]
-        writer = csv.writer(_Echo())
-        rows: Iterator[str] = (writer.writerow(row) for row in staff_action_csv_rows(queryset))
-        response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="staff-actions.csv"'
-        return response
+        export_record(
+            acting_user=request.user,  # type: ignore[arg-type]
+            what="staff_action.export",
+            filters=filters,
+            row_count=queryset.count(),
+            ip=client_ip(request),
+            permission=EXPORT_PERMISSION,
+        )
+        rows = staff_action_csv_rows(queryset)  # the header first, then the actions
+        return csv_streaming_response(filename="staff-actions.csv", header=next(rows), rows=rows, bom=False)
 
     def export_view(self, request: HttpRequest) -> HttpResponseBase:
         """Export what the list shows with the same filters and search (query string)."""

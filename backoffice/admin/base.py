@@ -10,6 +10,7 @@ from django.db import models, transaction
 from django.forms import ModelForm
 from django.http import HttpRequest
 
+from wallet.money_format import yen_text
 from wallet.request_meta import client_ip
 
 from ..services.audit import staff_action_record
@@ -75,5 +76,5 @@ class ReadOnlyAdmin(AuditedAdmin):
         return False
 
 
-def yen(amount: int | None) -> str:
-    return "—" if amount is None else f"¥{amount:,}"
+# The admin columns' name for the one formatter (``wallet.money_format.yen_text``): ¥1,200, -¥500, or a dash.
+yen = yen_text

@@ -233,7 +233,7 @@ def _run_now(model_admin: ScheduleAdmin, request: HttpRequest, object_id: str) -
     try:
         entry = schedule_run_now(periodic_task_id=obj.pk, acting_user=user, ip=client_ip(request))
     except ScheduleRefused as exc:
-        if exc.code == "not_allowed":
+        if exc.code == ScheduleRefused.Code.NOT_ALLOWED:
             raise PermissionDenied(exc.message) from exc
         model_admin.message_user(request, exc.message, messages.ERROR)
     else:

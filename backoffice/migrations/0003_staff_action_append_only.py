@@ -1,8 +1,7 @@
-"""B07: on PostgreSQL, UPDATE and DELETE on the staff audit log are refused by a
-trigger, whatever role the application connects as. SQLite (the embedded demo)
-has no such protection; tests always run on PostgreSQL. TRUNCATE stays
-possible for the table owner only (test database flushes); the application role
-in production is not the owner."""
+"""B07: UPDATE and DELETE on the staff audit log are refused by a trigger,
+whatever role the application connects as (PostgreSQL is the only engine: the
+demo runs an embedded one). TRUNCATE stays possible for the table owner only
+(test database flushes); the application role in production is not the owner."""
 
 from django.apps.registry import Apps
 from django.db import migrations
@@ -27,13 +26,11 @@ DROP TRIGGER IF EXISTS backoffice_staffaction_append_only ON backoffice_staffact
 
 
 def forward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FORWARD)
+    schema_editor.execute(FORWARD)
 
 
 def backward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD)
+    schema_editor.execute(BACKWARD)
 
 
 class Migration(migrations.Migration):

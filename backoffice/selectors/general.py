@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from django.db.models import Exists, OuterRef, QuerySet
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from wallet.csv_export import csv_safe as csv_safe  # re-exported: the selectors and refunds import it from here
 from wallet.models import BackupCodeDevice, ChannelSwitchChange, User
 
 from ..models import StaffAction
 
 STAFF_ACTION_CSV_HEADER = ["id", "created_at", "actor", "action", "target_type", "target_id", "target", "reason", "ip", "before", "after"]
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def users_with_factor_flags(queryset: QuerySet[User]) -> QuerySet[User]:
@@ -25,12 +25,6 @@ def users_with_factor_flags(queryset: QuerySet[User]) -> QuerySet[User]:
 
 def channel_switch_history(*, name: str, limit: int = 20) -> QuerySet[ChannelSwitchChange]:
     return ChannelSwitchChange.objects.filter(switch__name=name).select_related("changed_by").order_by("-changed_at", "-id")[:limit]
-
-
-def csv_safe(value: object) -> str:
-    """A cell a spreadsheet will not run as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_PREFIXES) else text
 
 
 def staff_action_csv_rows(queryset: QuerySet[StaffAction]) -> Iterator[list[str]]:

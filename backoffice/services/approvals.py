@@ -27,6 +27,8 @@ from wallet.models import ChannelSwitch, User
 from wallet.services.switches import channel_switch_set
 from wallet.switches import get_channel
 
+# Re-exported for existing importers; it lives in ``backoffice.errors`` so the executors import it at module level.
+from ..errors import ApprovalRefused as ApprovalRefused
 from ..models import APPROVAL_LIFETIME, Approval
 from .audit import staff_action_record
 from .compensation import COMPENSATION_REQUEST_PERMISSION, compensation_execute, compensation_validate
@@ -35,15 +37,6 @@ from .ledger_corrections import LEDGER_CORRECTION_REQUEST_PERMISSION, ledger_cor
 from .mass_reset import MASS_RESET_REQUEST_PERMISSION, mass_reset_execute, mass_reset_validate
 
 CHECK_PERMISSION = "backoffice.check_approval"
-
-
-class ApprovalRefused(Exception):
-    """The request or decision is not allowed; ``code`` says why, the message says it to a person."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -63,11 +56,11 @@ class Executor:
 def _channel_enable_validate(payload: dict[str, Any]) -> None:
     name = payload.get("channel")
     if not isinstance(name, str) or set(payload) != {"channel"}:
-        raise ApprovalRefused("invalid_payload", gettext("The request must name one channel."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("The request must name one channel."))
     get_channel(name)
     enabled = ChannelSwitch.objects.filter(name=name).values_list("enabled", flat=True).first()
     if enabled is None or enabled:
-        raise ApprovalRefused("already_on", gettext("“%(name)s” is already on.") % {"name": name})
+        raise ApprovalRefused(ApprovalRefused.Code.ALREADY_ON, gettext("“%(name)s” is already on.") % {"name": name})
 
 
 def _channel_enable_execute(approval: Approval, checker: User, ip: str | None) -> None:
@@ -131,7 +124,9 @@ def approval_check_permission(kind: str) -> str:
 def approval_executor(kind: str) -> Executor:
     executor = EXECUTORS.get(kind)
     if executor is None:
-        raise ApprovalRefused("no_executor", gettext("Requests of this kind cannot be carried out yet (no executor yet)."))
+        raise ApprovalRefused(
+            ApprovalRefused.Code.NO_EXECUTOR, gettext("Requests of this kind cannot be carried out yet (no executor yet).")
+        )
     return executor
 
 
@@ -140,16 +135,16 @@ def approval_request(*, kind: str, payload: dict[str, Any], reason: str, maker: 
     executor = approval_executor(kind)
     reason = reason.strip()
     if not reason:
-        raise ApprovalRefused("no_reason", gettext("A reason is required."))
+        raise ApprovalRefused(ApprovalRefused.Code.NO_REASON, gettext("A reason is required."))
     if not maker.has_perm(executor.request_permission):
-        raise ApprovalRefused("not_allowed", gettext("You are not allowed to request this."))
+        raise ApprovalRefused(ApprovalRefused.Code.NOT_ALLOWED, gettext("You are not allowed to request this."))
     with transaction.atomic():
         executor.validate(payload)
         waiting = Approval.objects.select_for_update().filter(
             kind=kind, payload=payload, state=Approval.State.PENDING, expires_at__gt=timezone.now()
         )
         if waiting.exists():
-            raise ApprovalRefused("duplicate", gettext("The same request is already waiting for approval."))
+            raise ApprovalRefused(ApprovalRefused.Code.DUPLICATE, gettext("The same request is already waiting for approval."))
         now = timezone.now()
         approval = Approval.objects.create(
             kind=kind, payload=payload, reason=reason, maker=maker, created_at=now, expires_at=now + APPROVAL_LIFETIME
@@ -167,15 +162,18 @@ def approval_request(*, kind: str, payload: dict[str, Any], reason: str, maker: 
 
 def _decision_refusal(approval: Approval, checker: User) -> ApprovalRefused | None:
     if checker.pk == approval.maker_id:
-        return ApprovalRefused("own_request", gettext("You made this request, so a different person must approve or reject it."))
+        return ApprovalRefused(
+            ApprovalRefused.Code.OWN_REQUEST, gettext("You made this request, so a different person must approve or reject it.")
+        )
     if not checker.has_perm(approval_check_permission(approval.kind)):
-        return ApprovalRefused("not_allowed", gettext("You are not allowed to approve or reject requests."))
+        return ApprovalRefused(ApprovalRefused.Code.NOT_ALLOWED, gettext("You are not allowed to approve or reject requests."))
     if approval.state != Approval.State.PENDING:
         return ApprovalRefused(
-            "not_pending", gettext("This request is no longer waiting (%(state)s).") % {"state": approval.get_state_display()}
+            ApprovalRefused.Code.NOT_PENDING,
+            gettext("This request is no longer waiting (%(state)s).") % {"state": approval.get_state_display()},
         )
     if approval.is_expired():
-        return ApprovalRefused("expired", gettext("This request expired before anyone approved it. Make a new request."))
+        return ApprovalRefused(ApprovalRefused.Code.EXPIRED, gettext("This request expired before anyone approved it. Make a new request."))
     return None
 
 
@@ -185,7 +183,7 @@ def _decide(*, approval: Approval, checker: User, note: str, approve: bool, ip: 
         locked = Approval.objects.select_for_update().select_related("maker").get(pk=approval.pk)
         refusal = _decision_refusal(locked, checker)
         if refusal is not None:
-            if refusal.code == "expired":
+            if refusal.code == ApprovalRefused.Code.EXPIRED:
                 locked.state = Approval.State.EXPIRED
                 locked.save(update_fields=["state"])
             # Committed with this block, before the exception leaves, so the attempt stays in the log.
@@ -232,5 +230,5 @@ def approval_approve(*, approval: Approval, checker: User, note: str = "", ip: s
 def approval_reject(*, approval: Approval, checker: User, note: str, ip: str | None = None) -> Approval:
     """Reject with a required note; nothing is carried out."""
     if not note.strip():
-        raise ApprovalRefused("no_note", gettext("Say why you reject the request."))
+        raise ApprovalRefused(ApprovalRefused.Code.NO_NOTE, gettext("Say why you reject the request."))
     return _decide(approval=approval, checker=checker, note=note, approve=False, ip=ip)

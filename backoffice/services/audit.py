@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db import models, transaction
 
+from wallet.field_length import fit
 from wallet.models import User
 
 from ..models import StaffAction
@@ -27,7 +28,7 @@ def staff_action_record(
         action=action,
         target_type=target._meta.label_lower if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
-        target_repr=str(target)[:200] if target is not None else "",
+        target_repr=fit(StaffAction, "target_repr", str(target)) if target is not None else "",
         before=before or {},
         after=after or {},
         reason=reason,

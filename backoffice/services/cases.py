@@ -13,11 +13,13 @@ case's history and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import StrEnum
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from wallet.errors import Refused
 from wallet.models import AccountFreeze, Entry, Payment, TopUp, TransactionReport, Transfer, User, normalize_email
 
 from ..models import Case, CaseEvent, CaseTransaction, Hunt
@@ -28,13 +30,24 @@ from .freezes import account_freeze
 CLOSING_STATUSES = ("closed", "not_fraud")
 
 
-class CaseRefused(Exception):
+class CaseRefused(Refused):
     """A case change that is not allowed; the message says why to a person."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        ALREADY_ADDED = "already_added"
+        ALREADY_FROZEN = "already_frozen"
+        ALREADY_SAVED = "already_saved"
+        EMPTY_NOTE = "empty_note"
+        FOREIGN_TRANSACTION = "foreign_transaction"
+        MOVED_MEANWHILE = "moved_meanwhile"
+        NO_SUMMARY = "no_summary"
+        NOT_ALLOWED = "not_allowed"
+        OTHER_OPEN = "other_open"
+        STAFF_ACCOUNT = "staff_account"
+        UNKNOWN_CUSTOMER = "unknown_customer"
+        UNKNOWN_SOURCE = "unknown_source"
+        UNKNOWN_STATUS = "unknown_status"
+        UNKNOWN_TRANSACTION = "unknown_transaction"
 
 
 def _event(case: Case, *, actor: User | None, kind: str, note: str = "", detail: dict[str, object] | None = None) -> CaseEvent:
@@ -70,9 +83,9 @@ def case_open_or_join(
     customer's case history returns that case and changes nothing.
     """
     if customer.is_staff:
-        raise CaseRefused("staff_account", gettext("Cases are for customer accounts only."))
+        raise CaseRefused(CaseRefused.Code.STAFF_ACCOUNT, gettext("Cases are for customer accounts only."))
     if source not in Case.Source.values:
-        raise CaseRefused("unknown_source", gettext("There is no such case source."))
+        raise CaseRefused(CaseRefused.Code.UNKNOWN_SOURCE, gettext("There is no such case source."))
     summary = summary.strip()
     with transaction.atomic():
         case = Case.objects.select_for_update().filter(customer=customer, status__in=Case.OPEN_STATUSES).first()
@@ -128,7 +141,7 @@ def case_transactions_add(*, case: Case, transfers: Iterable[Transfer], acting_u
         for transfer in transfers:
             kind, topup, payment, amount = _describe(transfer)
             if not _belongs_to(case.customer_id, topup, payment, transfer):
-                raise CaseRefused("foreign_transaction", gettext("That transaction is not this customer's."))
+                raise CaseRefused(CaseRefused.Code.FOREIGN_TRANSACTION, gettext("That transaction is not this customer's."))
             _row, created = CaseTransaction.objects.get_or_create(
                 case=case,
                 transfer=transfer,
@@ -154,11 +167,11 @@ def case_transaction_add_by_reference(*, case: Case, reference: str, acting_user
     transfer, top-up or payment). Adding one already in the case is refused, so a double click does nothing."""
     transfer = case_transfer_lookup(customer=case.customer, reference=reference)
     if transfer is None:
-        raise CaseRefused("unknown_transaction", gettext("No transaction of this customer has that id."))
+        raise CaseRefused(CaseRefused.Code.UNKNOWN_TRANSACTION, gettext("No transaction of this customer has that id."))
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if CaseTransaction.objects.filter(case=locked, transfer=transfer).exists():
-            raise CaseRefused("already_added", gettext("That transaction is already in this case."))
+            raise CaseRefused(CaseRefused.Code.ALREADY_ADDED, gettext("That transaction is already in this case."))
         case_transactions_add(case=locked, transfers=[transfer], acting_user=acting_user)
         row = CaseTransaction.objects.get(case=locked, transfer=transfer)
         staff_action_record(
@@ -175,9 +188,9 @@ def case_open_manual(*, email: str, summary: str, acting_user: User, ip: str | N
     """Open (or join) the case of the customer with this email address, from the cases page."""
     customer = User.objects.filter(email=normalize_email(email), is_staff=False).first()
     if customer is None:
-        raise CaseRefused("unknown_customer", gettext("No customer has that email address."))
+        raise CaseRefused(CaseRefused.Code.UNKNOWN_CUSTOMER, gettext("No customer has that email address."))
     if not summary.strip():
-        raise CaseRefused("no_summary", gettext("Say why you are opening this case."))
+        raise CaseRefused(CaseRefused.Code.NO_SUMMARY, gettext("Say why you are opening this case."))
     return case_open_or_join(
         customer=customer, source=Case.Source.MANUAL, acting_user=acting_user, summary=summary, ip=ip, form_token=form_token
     )
@@ -195,22 +208,22 @@ def case_status_set(
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if status not in Case.Status.values:
-            raise CaseRefused("unknown_status", gettext("There is no such case status."))
+            raise CaseRefused(CaseRefused.Code.UNKNOWN_STATUS, gettext("There is no such case status."))
         if expected_from is not None and locked.status != expected_from:
             raise CaseRefused(
-                "moved_meanwhile",
+                CaseRefused.Code.MOVED_MEANWHILE,
                 gettext("This case is already “%(status)s”. Nothing was changed.") % {"status": locked.get_status_display()},
             )
         if not locked.can_move_to(status):
             raise CaseRefused(
-                "not_allowed",
+                CaseRefused.Code.NOT_ALLOWED,
                 gettext("A case that is “%(from)s” cannot become “%(to)s”.")
                 % {"from": locked.get_status_display(), "to": Case.Status(status).label},
             )
         if status in Case.OPEN_STATUSES and not locked.is_open:
             other = Case.objects.filter(customer_id=locked.customer_id, status__in=Case.OPEN_STATUSES).exclude(pk=locked.pk)
             if other.exists():
-                raise CaseRefused("other_open", gettext("This customer already has another open case."))
+                raise CaseRefused(CaseRefused.Code.OTHER_OPEN, gettext("This customer already has another open case."))
         previous = locked.status
         locked.status = status
         locked.updated_at = timezone.now()
@@ -247,21 +260,15 @@ def case_note_add(*, case: Case, acting_user: User, note: str, form_token: str =
     """Add a note to the case's history. The same ``form_token`` twice is refused."""
     note = note.strip()
     if not note:
-        raise CaseRefused("empty_note", gettext("Write a note first."))
+        raise CaseRefused(CaseRefused.Code.EMPTY_NOTE, gettext("Write a note first."))
     with transaction.atomic():
         locked = Case.objects.select_for_update().get(pk=case.pk)
         if form_token and CaseEvent.objects.filter(case=locked, detail__form=form_token).exists():
-            raise CaseRefused("already_saved", gettext("This note was already saved."))
+            raise CaseRefused(CaseRefused.Code.ALREADY_SAVED, gettext("This note was already saved."))
         event = _event(locked, actor=acting_user, kind="note", note=note, detail={"form": form_token} if form_token else None)
         Case.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
         staff_action_record(acting_user=acting_user, action="case.note", target=locked, after={"event": event.pk}, ip=ip)
     return event
-
-
-def case_export_record(*, acting_user: User, filters: str, row_count: int, ip: str | None = None) -> None:
-    """An export of cases (customers' emails and what happened to them) is audited before the file is sent."""
-    with transaction.atomic():
-        staff_action_record(acting_user=acting_user, action="case.export", after={"filters": filters[:500], "rows": row_count}, ip=ip)
 
 
 def case_customer_freeze(*, case: Case, scope: str, reason: str, acting_user: User, ip: str | None = None) -> AccountFreeze:
@@ -281,7 +288,7 @@ def case_customer_freeze(*, case: Case, scope: str, reason: str, acting_user: Us
         existing = covering.first()
         if existing is not None:
             raise CaseRefused(
-                "already_frozen",
+                CaseRefused.Code.ALREADY_FROZEN,
                 gettext("This account is already frozen (%(scope)s) since %(when)s. Nothing was changed.")
                 % {"scope": existing.get_scope_display(), "when": timezone.localtime(existing.created_at).strftime("%Y-%m-%d %H:%M")},
             )

@@ -13,15 +13,18 @@ freeze is lifted (``account_unfreeze`` via an approval) or expires
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from wallet.errors import Refused
 from wallet.models import AccountFreeze, User
 from wallet.services.sessions import credentials_revoke
 
+from ..errors import ApprovalRefused
 from ..models import Approval
 from .audit import staff_action_record
 
@@ -29,13 +32,15 @@ FREEZE_PERMISSION = "wallet.add_accountfreeze"
 UNFREEZE_REQUEST_PERMISSION = "wallet.change_accountfreeze"
 
 
-class FreezeRefused(Exception):
+class FreezeRefused(Refused):
     """The freeze cannot be set; ``code`` says why, the message says it to a person."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        EXPIRY_PAST = "expiry_past"
+        INVALID_SCOPE = "invalid_scope"
+        NO_REASON = "no_reason"
+        NOT_ALLOWED = "not_allowed"
+        STAFF_ACCOUNT = "staff_account"
 
 
 def _staff_all_freeze_remains(user: User, *, excluding: AccountFreeze | None = None) -> bool:
@@ -65,15 +70,15 @@ def account_freeze(
     """Freeze ``user``'s wallet in ``scope`` and end every session and API token they hold, in one transaction."""
     reason = reason.strip()
     if not acting_user.has_perm(FREEZE_PERMISSION):
-        raise FreezeRefused("not_allowed", gettext("You are not allowed to freeze accounts."))
+        raise FreezeRefused(FreezeRefused.Code.NOT_ALLOWED, gettext("You are not allowed to freeze accounts."))
     if scope not in AccountFreeze.Scope.values:
-        raise FreezeRefused("invalid_scope", gettext("Choose what the freeze stops."))
+        raise FreezeRefused(FreezeRefused.Code.INVALID_SCOPE, gettext("Choose what the freeze stops."))
     if not reason:
-        raise FreezeRefused("no_reason", gettext("A reason is required."))
+        raise FreezeRefused(FreezeRefused.Code.NO_REASON, gettext("A reason is required."))
     if expires_at is not None and expires_at <= timezone.now():
-        raise FreezeRefused("expiry_past", gettext("The end of the freeze must be in the future."))
+        raise FreezeRefused(FreezeRefused.Code.EXPIRY_PAST, gettext("The end of the freeze must be in the future."))
     if user.is_staff:
-        raise FreezeRefused("staff_account", gettext("Only customer accounts can be frozen here."))
+        raise FreezeRefused(FreezeRefused.Code.STAFF_ACCOUNT, gettext("Only customer accounts can be frozen here."))
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         before_status = locked.status
@@ -114,29 +119,25 @@ def account_unfreeze_request(*, freeze: AccountFreeze, reason: str, maker: User,
 
 def unfreeze_validate(payload: dict[str, Any]) -> None:
     """Approval executor check: the payload names one active staff freeze."""
-    from .approvals import ApprovalRefused
-
     freeze_id = payload.get("freeze_id")
     if set(payload) != {"freeze_id"} or not isinstance(freeze_id, int) or isinstance(freeze_id, bool):
-        raise ApprovalRefused("invalid_payload", gettext("The request must name one freeze."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("The request must name one freeze."))
     freeze = AccountFreeze.objects.filter(pk=freeze_id).first()
     if freeze is None or freeze.source != AccountFreeze.Source.STAFF:
-        raise ApprovalRefused("invalid_payload", gettext("There is no such staff freeze."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("There is no such staff freeze."))
     if not AccountFreeze.objects.active().filter(pk=freeze.pk).exists():
-        raise ApprovalRefused("not_active", gettext("This freeze has already ended."))
+        raise ApprovalRefused(ApprovalRefused.Code.NOT_ACTIVE, gettext("This freeze has already ended."))
 
 
 def unfreeze_execute(approval: Approval, checker: User, ip: str | None) -> None:
     """Approval executor: lift the freeze inside the approval's transaction, restore the status, audit."""
-    from .approvals import ApprovalRefused
-
     freeze_id = approval.payload["freeze_id"]
     user_id = AccountFreeze.objects.values_list("user_id", flat=True).get(pk=freeze_id)
     # Same order as account_freeze: the customer, then the freeze.
     user = User.objects.select_for_update().get(pk=user_id)
     freeze = AccountFreeze.objects.select_for_update().get(pk=freeze_id)
     if not AccountFreeze.objects.active().filter(pk=freeze.pk).exists():
-        raise ApprovalRefused("not_active", gettext("This freeze has already ended."))
+        raise ApprovalRefused(ApprovalRefused.Code.NOT_ACTIVE, gettext("This freeze has already ended."))
     freeze.lifted_at = timezone.now()
     freeze.lifted_by = checker
     freeze.save(update_fields=["lifted_at", "lifted_by"])

@@ -27,6 +27,7 @@ from django.utils.translation import gettext
 from wallet.models import LedgerAccount, Transfer, User
 from wallet.services.ledger import Leg, MoneyError, transfer_post, transfer_reverse, wallet_account_for
 
+from ..errors import ApprovalRefused
 from ..models import Approval
 from .audit import staff_action_record
 
@@ -50,15 +51,17 @@ def ledger_correction_request(
     """Ask a second person to reverse ``transfer``, or to post an adjustment of
     ``amount_yen`` between ``customer``'s wallet and the system account ``account_code``.
     Raises ``ApprovalRefused``; nothing is posted until the approval."""
-    from .approvals import ApprovalRefused, approval_request
+    from .approvals import approval_request
 
     if transfer is not None:
         if customer is not None or account_code or amount_yen:
-            raise ApprovalRefused("invalid_payload", gettext("Either reverse a transfer or post an adjustment, not both."))
+            raise ApprovalRefused(
+                ApprovalRefused.Code.INVALID_PAYLOAD, gettext("Either reverse a transfer or post an adjustment, not both.")
+            )
         payload: dict[str, Any] = {"action": "reverse", "transfer": transfer.pk}
     else:
         if customer is None:
-            raise ApprovalRefused("invalid_payload", gettext("Name the customer whose wallet the adjustment moves."))
+            raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("Name the customer whose wallet the adjustment moves."))
         payload = {"action": "adjust", "customer": customer.pk, "account": account_code, "amount_yen": amount_yen}
     return approval_request(kind=Approval.Kind.LEDGER_CORRECTION, payload=payload, reason=reason, maker=acting_user, ip=ip)
 
@@ -69,40 +72,37 @@ def _is_int(value: object) -> bool:
 
 def ledger_correction_validate(payload: dict[str, Any]) -> None:
     """Approval executor check, at request time and again when approved."""
-    from .approvals import ApprovalRefused
-
     action = payload.get("action")
     if action == "reverse" and set(payload) == {"action", "transfer"} and _is_int(payload["transfer"]):
         transfer = Transfer.objects.filter(pk=payload["transfer"]).first()
         if transfer is None:
-            raise ApprovalRefused("invalid_payload", gettext("There is no such transfer."))
+            raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("There is no such transfer."))
         if transfer.kind in NOT_REVERSIBLE_HERE:
             raise ApprovalRefused(
-                "not_reversible", gettext("A %(kind)s cannot be reversed here.") % {"kind": transfer.get_kind_display().lower()}
+                ApprovalRefused.Code.NOT_REVERSIBLE,
+                gettext("A %(kind)s cannot be reversed here.") % {"kind": transfer.get_kind_display().lower()},
             )
         if Transfer.objects.filter(reverses=transfer).exists():
-            raise ApprovalRefused("already_reversed", gettext("This transfer has already been reversed."))
+            raise ApprovalRefused(ApprovalRefused.Code.ALREADY_REVERSED, gettext("This transfer has already been reversed."))
         return
     if action == "adjust" and set(payload) == {"action", "customer", "account", "amount_yen"}:
         amount, account_code = payload["amount_yen"], payload["account"]
         if not _is_int(payload["customer"]) or not User.objects.filter(pk=payload["customer"], is_staff=False).exists():
-            raise ApprovalRefused("invalid_payload", gettext("There is no such customer."))
+            raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("There is no such customer."))
         if not isinstance(account_code, str) or not LedgerAccount.objects.filter(code=account_code, owner__isnull=True).exists():
-            raise ApprovalRefused("invalid_payload", gettext("Choose an existing system account."))
+            raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("Choose an existing system account."))
         if not _is_int(amount) or amount == 0 or abs(amount) > MAX_ADJUSTMENT_YEN:
             raise ApprovalRefused(
-                "invalid_amount",
+                ApprovalRefused.Code.INVALID_AMOUNT,
                 gettext("The amount must be a whole number of yen, not zero, and at most ¥%(max)s either way.")
                 % {"max": f"{MAX_ADJUSTMENT_YEN:,}"},
             )
         return
-    raise ApprovalRefused("invalid_payload", gettext("The request must reverse one transfer or post one adjustment."))
+    raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("The request must reverse one transfer or post one adjustment."))
 
 
 def ledger_correction_execute(approval: Approval, checker: User, ip: str | None) -> None:
     """Approval executor: post the correcting transfer inside the approval's transaction and audit it."""
-    from .approvals import ApprovalRefused
-
     payload = approval.payload
     ledger_correction_validate(payload)
     description = f"Ledger correction (approval #{approval.pk})"

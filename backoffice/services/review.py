@@ -11,12 +11,14 @@ one transaction. Lock order: the item, then the top-up, then the case.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from wallet.errors import Refused
 from wallet.models import AccountFreeze, RiskDecision, RiskOutcome, TopUp, TransactionReport, Transfer, User
 from wallet.services.ledger import MoneyError
 from wallet.services.topups import topup_reject, topup_release
@@ -31,13 +33,20 @@ ITEM_KINDS = ("decision", "report", "hit")
 ACTIONS = ("approve", "reject", "fraud", "freeze")
 
 
-class ReviewRefused(Exception):
+class ReviewRefused(Refused):
     """The act cannot be done; ``code`` says why, the message says it to a person."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        ALREADY_FROZEN = "already_frozen"
+        ALREADY_WORKED = "already_worked"
+        NO_CUSTOMER = "no_customer"
+        NO_REASON = "no_reason"
+        NOT_ALLOWED = "not_allowed"
+        NOT_HELD = "not_held"
+        REJECT_REFUSED = "reject_refused"
+        RELEASE_REFUSED = "release_refused"
+        UNKNOWN_ACTION = "unknown_action"
+        UNKNOWN_ITEM = "unknown_item"
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ Item = RiskDecision | TransactionReport | HuntHit
 
 def _allowed(acting_user: User) -> None:
     if not acting_user.has_perm(WORK_PERMISSION):
-        raise ReviewRefused("not_allowed", gettext("You are not allowed to work the review queue."))
+        raise ReviewRefused(ReviewRefused.Code.NOT_ALLOWED, gettext("You are not allowed to work the review queue."))
 
 
 def _locked_item(kind: str, item_id: int) -> Item:
@@ -66,10 +75,10 @@ def _locked_item(kind: str, item_id: int) -> Item:
     elif kind == "hit":
         model = HuntHit
     else:
-        raise ReviewRefused("unknown_item", gettext("There is no such item in the review queue."))
+        raise ReviewRefused(ReviewRefused.Code.UNKNOWN_ITEM, gettext("There is no such item in the review queue."))
     item = model.objects.select_for_update().filter(pk=item_id).first()  # type: ignore[attr-defined]
     if item is None or (isinstance(item, RiskDecision) and item.outcome != RiskOutcome.REVIEW):
-        raise ReviewRefused("unknown_item", gettext("There is no such item in the review queue."))
+        raise ReviewRefused(ReviewRefused.Code.UNKNOWN_ITEM, gettext("There is no such item in the review queue."))
     return item  # type: ignore[no-any-return]
 
 
@@ -82,9 +91,9 @@ def _already_worked(item: Item) -> ReviewRefused:
         .first()
     )
     if last is None:
-        return ReviewRefused("already_worked", gettext("This item was already worked. Nothing was changed."))
+        return ReviewRefused(ReviewRefused.Code.ALREADY_WORKED, gettext("This item was already worked. Nothing was changed."))
     return ReviewRefused(
-        "already_worked",
+        ReviewRefused.Code.ALREADY_WORKED,
         gettext("Already worked by %(who)s at %(when)s. Nothing was changed.")
         % {
             "who": last.actor.email if last.actor else gettext("The system"),
@@ -149,7 +158,9 @@ def review_approve(*, kind: str, item_id: int, acting_user: User, note: str = ""
                 try:
                     released = topup_release(topup=held, acting_user=acting_user)
                 except MoneyError as exc:
-                    raise ReviewRefused("release_refused", gettext("The top-up was not released: %(why)s") % {"why": exc.message}) from exc
+                    raise ReviewRefused(
+                        ReviewRefused.Code.RELEASE_REFUSED, gettext("The top-up was not released: %(why)s") % {"why": exc.message}
+                    ) from exc
         _mark_done(item)
         staff_action_record(
             acting_user=acting_user,
@@ -172,7 +183,9 @@ def _reject_held(held: TopUp, *, acting_user: User, reason: str) -> TopUp:
     try:
         return topup_reject(topup=held, acting_user=acting_user, reason=reason)
     except MoneyError as exc:
-        raise ReviewRefused("reject_refused", gettext("The top-up was not rejected: %(why)s") % {"why": exc.message}) from exc
+        raise ReviewRefused(
+            ReviewRefused.Code.REJECT_REFUSED, gettext("The top-up was not rejected: %(why)s") % {"why": exc.message}
+        ) from exc
 
 
 def _reject_message(topup: TopUp) -> str:
@@ -187,14 +200,14 @@ def review_reject(*, kind: str, item_id: int, acting_user: User, reason: str, ip
     _allowed(acting_user)
     reason = reason.strip()
     if not reason:
-        raise ReviewRefused("no_reason", gettext("A reason is required."))
+        raise ReviewRefused(ReviewRefused.Code.NO_REASON, gettext("A reason is required."))
     with transaction.atomic():
         item = _locked_item(kind, item_id)
         if not _waiting(item):
             raise _already_worked(item)
         held = _held_topup(item) if isinstance(item, RiskDecision) else None
         if held is None:
-            raise ReviewRefused("not_held", gettext("Only a held top-up can be rejected and refunded."))
+            raise ReviewRefused(ReviewRefused.Code.NOT_HELD, gettext("Only a held top-up can be rejected and refunded."))
         rejected = _reject_held(held, acting_user=acting_user, reason=reason)
         _mark_done(item)
         staff_action_record(
@@ -218,14 +231,14 @@ def review_mark_fraud(*, kind: str, item_id: int, acting_user: User, reason: str
     _allowed(acting_user)
     reason = reason.strip()
     if not reason:
-        raise ReviewRefused("no_reason", gettext("A reason is required."))
+        raise ReviewRefused(ReviewRefused.Code.NO_REASON, gettext("A reason is required."))
     with transaction.atomic():
         item = _locked_item(kind, item_id)
         if not _waiting(item):
             raise _already_worked(item)
         customer = _customer(item)
         if customer is None:
-            raise ReviewRefused("no_customer", gettext("This item has no customer to open a case for."))
+            raise ReviewRefused(ReviewRefused.Code.NO_CUSTOMER, gettext("This item has no customer to open a case for."))
         rejected: TopUp | None = None
         if isinstance(item, RiskDecision):
             held = _held_topup(item)
@@ -275,7 +288,7 @@ def review_freeze(*, kind: str, item_id: int, acting_user: User, reason: str, ip
         item = _locked_item(kind, item_id)
         customer = _customer(item)
         if customer is None:
-            raise ReviewRefused("no_customer", gettext("This item has no customer to freeze."))
+            raise ReviewRefused(ReviewRefused.Code.NO_CUSTOMER, gettext("This item has no customer to freeze."))
         # Same order as account_freeze: the customer row first, then their freezes.
         User.objects.select_for_update().filter(pk=customer.pk).first()
         existing = (
@@ -286,7 +299,7 @@ def review_freeze(*, kind: str, item_id: int, acting_user: User, reason: str, ip
         )
         if existing is not None:
             raise ReviewRefused(
-                "already_frozen",
+                ReviewRefused.Code.ALREADY_FROZEN,
                 gettext("Already frozen by %(who)s at %(when)s. Nothing was changed.")
                 % {
                     "who": existing.set_by.email if existing.set_by else gettext("The system"),
@@ -310,12 +323,4 @@ def review_act(*, kind: str, item_id: int, action: str, acting_user: User, reaso
         return review_mark_fraud(kind=kind, item_id=item_id, acting_user=acting_user, reason=reason, ip=ip)
     if action == "freeze":
         return review_freeze(kind=kind, item_id=item_id, acting_user=acting_user, reason=reason, ip=ip)
-    raise ReviewRefused("unknown_action", gettext("There is no such action."))
-
-
-def review_export_record(*, acting_user: User, filters: str, row_count: int, ip: str | None = None) -> StaffAction:
-    """An export of the queue (customers' emails, addresses, devices) is audited before the file is sent."""
-    with transaction.atomic():
-        return staff_action_record(
-            acting_user=acting_user, action="review.export", after={"filters": filters[:500], "rows": row_count}, ip=ip
-        )
+    raise ReviewRefused(ReviewRefused.Code.UNKNOWN_ACTION, gettext("There is no such action."))

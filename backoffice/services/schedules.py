@@ -25,6 +25,7 @@ refund app, whose jobs are listed here all the same (the list is the decision).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from celery import current_app
 from django.conf import settings
@@ -34,6 +35,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_celery_beat.models import PeriodicTask
 
+from wallet.errors import Refused
 from wallet.models import User
 
 from .audit import staff_action_record
@@ -79,11 +81,11 @@ SCHEDULABLE_TASKS: dict[str, SchedulableTask] = {
 }
 
 
-class ScheduleRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+class ScheduleRefused(Refused):
+    class Code(StrEnum):
+        MISSING = "missing"
+        NOT_ALLOWED = "not_allowed"
+        NOT_LISTED = "not_listed"
 
 
 def schedulable_task(task_name: str) -> SchedulableTask | None:
@@ -93,7 +95,7 @@ def schedulable_task(task_name: str) -> SchedulableTask | None:
 def schedule_timing_in_code(task_name: str) -> bool:
     """A job whose timing ``CELERY_BEAT_SCHEDULE`` sets: beat writes that timing back into the row
     whenever it starts, so an edit in the admin would not last. Its on/off flag does last."""
-    return any(entry.get("task") == task_name for entry in getattr(settings, "CELERY_BEAT_SCHEDULE", {}).values())
+    return any(entry.get("task") == task_name for entry in settings.CELERY_BEAT_SCHEDULE.values())
 
 
 def schedule_may_run(*, user: User, periodic_task: PeriodicTask) -> bool:
@@ -116,12 +118,12 @@ def schedule_run_now(*, periodic_task_id: int, acting_user: User, ip: str | None
     with transaction.atomic():
         periodic_task = PeriodicTask.objects.select_for_update().filter(pk=periodic_task_id).first()
         if periodic_task is None:
-            raise ScheduleRefused("missing", gettext("There is no such scheduled job."))
+            raise ScheduleRefused(ScheduleRefused.Code.MISSING, gettext("There is no such scheduled job."))
         entry = schedulable_task(periodic_task.task)
         if entry is None or entry.run_permission is None:
-            raise ScheduleRefused("not_listed", gettext("This job cannot be started from the back-office."))
+            raise ScheduleRefused(ScheduleRefused.Code.NOT_LISTED, gettext("This job cannot be started from the back-office."))
         if not schedule_may_run(user=acting_user, periodic_task=periodic_task):
-            raise ScheduleRefused("not_allowed", gettext("You are not allowed to start this job."))
+            raise ScheduleRefused(ScheduleRefused.Code.NOT_ALLOWED, gettext("You are not allowed to start this job."))
         staff_action_record(
             acting_user=acting_user,
             action="schedule.run_now",
@@ -138,7 +140,7 @@ def _task_publish(task_name: str) -> None:
     """Send the listed task with no arguments and its configured route (``CELERY_TASK_ROUTES``).
 
     The task's module is found by Celery's own autodiscovery, which also runs inline
-    when tasks are eager (tests, the embedded demo)."""
+    when tasks are eager (the test suite)."""
     app = current_app
     if task_name not in app.tasks:
         app.loader.import_default_modules()

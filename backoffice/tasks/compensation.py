@@ -1,5 +1,6 @@
-"""Compensation's periodic jobs: recording issuers' chargebacks and releasing the rows
-of rejected or expired approvals. Both are safe to run twice or at once."""
+"""Compensation's periodic jobs: recording issuers' chargebacks, and the sweep that
+releases the rows of rejected or expired approvals and asks the gateway again about
+card refunds it has not answered. All are safe to run twice or at once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from celery import shared_task
 from wallet.adapters.cards import GatewayError
 from wallet.services.card_reversals import card_reversals_sync
 
-from ..services.compensation import compensations_release_stale
+from ..services.compensation import compensation_refunds_retry, compensations_release_stale
 
 logger = logging.getLogger(__name__)
 
@@ -28,5 +29,7 @@ def card_reversals_sync_task() -> int:
 
 @shared_task(name="backoffice.tasks.compensations_release_stale", ignore_result=True)
 def compensations_release_stale_task() -> int:
-    """Free the transactions of rejected or expired compensation approvals for a new request."""
-    return compensations_release_stale()
+    """Free the transactions of rejected or expired compensation approvals for a new request,
+    and settle approved card refunds left unanswered (same idempotency key, so never paid twice).
+    Returns how many rows were released or settled."""
+    return compensations_release_stale() + compensation_refunds_retry()

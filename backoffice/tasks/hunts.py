@@ -1,4 +1,4 @@
-"""The look-back hunt jobs. Callers send them to the ``bulk`` queue (``BULK_QUEUE``) with
+"""The look-back hunt jobs. Callers send them to the ``bulk`` queue (``config.queues.BULK_QUEUE``) with
 the other long jobs, so a hunt over millions of rows never delays mail or payouts."""
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ from wallet.models import User
 from ..models import Hunt
 from ..services.hunts import OPEN_CASES_PERMISSION, SEE_HITS_PERMISSION, hunt_cases_open, hunt_run
 from ..services.hunts.runner import logger
-
-BULK_QUEUE = "bulk"
 
 
 @shared_task(name="backoffice.tasks.hunt_run", ignore_result=True)

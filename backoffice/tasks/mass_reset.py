@@ -26,6 +26,8 @@ from celery.signals import worker_ready
 from django.conf import settings
 from django.core.cache import cache
 
+from config.queues import BULK_QUEUE, NOTIFICATIONS_QUEUE
+
 from ..services.mass_reset import (
     LANES,
     mass_reset_login_notice_keep,
@@ -38,7 +40,7 @@ from ..services.mass_reset import (
 
 logger = logging.getLogger(__name__)
 
-SLICE_SECONDS = float(getattr(settings, "MASS_RESET_SLICE_SECONDS", 30))
+SLICE_SECONDS = float(settings.MASS_RESET_SLICE_SECONDS)
 NOTICES_SLICE_SECONDS = 50.0
 NOTICES_LEASE = "backoffice:mass_reset:notices_sender"
 # A sender that dies keeps the lease this long at most.
@@ -47,10 +49,8 @@ NOTICES_LEASE_SECONDS = int(NOTICES_SLICE_SECONDS + 60)
 NOTICES_MAX_SLEEP_SECONDS = 300
 
 
-# Queues are named where each task is sent (a task's own ``queue`` attribute is deprecated in Celery 5);
-# CELERY_TASK_ROUTES should name them too, for the beat.
-BULK_QUEUE = "bulk"
-NOTIFICATIONS_QUEUE = "notifications"
+# Queues (config/queues.py) are named where each task is sent (a task's own ``queue`` attribute is deprecated
+# in Celery 5); CELERY_TASK_ROUTES names them too, for the beat.
 
 
 @shared_task(name="backoffice.tasks.mass_reset_run", acks_late=True, ignore_result=True)

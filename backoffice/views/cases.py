@@ -5,22 +5,21 @@ transaction, the customer's freezes and the case's compensation."""
 
 from __future__ import annotations
 
-import csv
 import secrets
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from wallet.csv_export import csv_streaming_response
 from wallet.models import AccountFreeze
 from wallet.request_meta import client_ip
 from wallet.selectors import wallet_balance
@@ -41,12 +40,12 @@ from ..selectors.cases import (
 from ..services.cases import (
     CaseRefused,
     case_customer_freeze,
-    case_export_record,
     case_note_add,
     case_open_manual,
     case_status_set,
     case_transaction_add_by_reference,
 )
+from ..services.exports import export_record
 from ..services.freezes import FREEZE_PERMISSION, FreezeRefused
 from .base import acting_staff, staff_page, staff_render
 
@@ -184,11 +183,6 @@ def case_list_page(request: HttpRequest) -> HttpResponse:
     return staff_render(request, "admin/backoffice/cases/list.html", context, title=gettext("Cases"), status=status)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_GET
 @staff_page(VIEW_PERMISSION)  # type: ignore[arg-type]  # a streamed CSV is an HttpResponseBase, not an HttpResponse
 def case_export(request: HttpRequest) -> HttpResponseBase:
@@ -197,12 +191,16 @@ def case_export(request: HttpRequest) -> HttpResponseBase:
         messages.error(request, gettext("Those filters are not valid; nothing was exported."))
         return HttpResponseRedirect(reverse("admin:incident_case_list"))
     cases = case_list(form.filters())
-    case_export_record(acting_user=acting_staff(request), filters=request.GET.urlencode(), row_count=cases.count(), ip=client_ip(request))
-    writer = csv.writer(_Echo())
-    lines: Iterator[str] = (writer.writerow(row) for row in case_csv_rows(cases))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="cases.csv"'
-    return response
+    export_record(
+        acting_user=acting_staff(request),
+        what="case.export",
+        filters=request.GET.urlencode(),
+        row_count=cases.count(),
+        ip=client_ip(request),
+        permission=VIEW_PERMISSION,
+    )
+    rows = case_csv_rows(cases)  # the header first, then the cases
+    return csv_streaming_response(filename="cases.csv", header=next(rows), rows=rows, bom=False)
 
 
 @require_GET
@@ -309,7 +307,7 @@ def case_transaction_view(request: HttpRequest, pk: int) -> HttpResponse:
             case=case, reference=form.cleaned_data["reference"], acting_user=acting_staff(request), ip=client_ip(request)
         )
     except CaseRefused as exc:
-        if exc.code == "already_added":
+        if exc.code == CaseRefused.Code.ALREADY_ADDED:
             messages.error(request, exc.message)
             return HttpResponseRedirect(_detail_url(case))
         form.add_error("reference", exc.message)

@@ -4,7 +4,6 @@ totals report for the regulator (by method and by day, with CSV)."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -19,24 +18,31 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
+from wallet.csv_export import csv_response
+from wallet.money_format import yen_text
 from wallet.request_meta import client_ip
 
 from ..models import Case, Compensation, Hunt
 from ..selectors.compensation import (
-    METHOD_AUTO,
-    METHOD_CHOICES,
     CompensationFilters,
-    CompensationPlan,
     CompensationReport,
     compensation_csv_rows,
     compensation_list,
-    compensation_plan,
     compensation_report,
     compensation_report_csv_rows,
     compensation_target_cases,
     failure_text,
 )
-from ..services.compensation import COMPENSATION_REQUEST_PERMISSION, CompensationRefused, compensation_export_record, compensation_request
+from ..services.compensation import (
+    COMPENSATION_REQUEST_PERMISSION,
+    METHOD_AUTO,
+    METHOD_CHOICES,
+    CompensationPlan,
+    CompensationRefused,
+    compensation_export_record,
+    compensation_plan,
+    compensation_request,
+)
 from .base import acting_staff, staff_page, staff_render
 
 VIEW_PERMISSION = "backoffice.view_compensation"
@@ -48,12 +54,8 @@ METHOD_COLOURS: dict[str, str] = {Compensation.Method.CARD_REFUND: "#417690", Co
 
 
 def _csv_response(rows: Iterator[list[str]], filename: str) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    writer = csv.writer(response)
-    for row in rows:
-        writer.writerow(row)
-    return response
+    """The selectors yield the header first, then the rows."""
+    return csv_response(filename=filename, header=next(rows), rows=rows, bom=False)
 
 
 # -- the list ---------------------------------------------------------------------------------
@@ -319,7 +321,7 @@ def _chart(report: CompensationReport) -> list[Bar]:
                 continue
             height = CHART_HEIGHT * totals.yen / report.max_day_yen
             bottom -= height
-            label = f"{day.day:%Y-%m-%d} {Compensation.Method(method).label}: ¥{totals.yen:,}"
+            label = f"{day.day:%Y-%m-%d} {Compensation.Method(method).label}: {yen_text(totals.yen)}"
             bars.append(
                 Bar(
                     x=round(index * slot, 2),

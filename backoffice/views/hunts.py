@@ -4,7 +4,6 @@ JSON for the bar, and the cancel and open-cases actions."""
 
 from __future__ import annotations
 
-import csv
 import json
 from datetime import timedelta
 from typing import Any, cast
@@ -13,7 +12,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
@@ -21,6 +20,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.queues import BULK_QUEUE
+from wallet.csv_export import csv_streaming_response
 from wallet.request_meta import client_ip
 
 from ..models import Hunt
@@ -36,7 +37,8 @@ from ..selectors.hunts import (
     hunt_progress,
     hunts_recent,
 )
-from ..services.hunts import HUNT_RULES, HuntRefused, hunt_cancel, hunt_cases_open, hunt_export_record, hunt_start
+from ..services.exports import export_record
+from ..services.hunts import HUNT_RULES, SEE_HITS_PERMISSION, HuntRefused, hunt_cancel, hunt_cases_open, hunt_start
 from .base import acting_staff, staff_page, staff_render
 
 # Selections up to this many hits are opened in the request; more go to the bulk queue.
@@ -238,7 +240,7 @@ def hunt_cancel_view(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_page("backoffice.view_hunt", "backoffice.view_hunthit", "backoffice.add_case")
 @require_POST
 def hunt_cases_open_view(request: HttpRequest, pk: int) -> HttpResponse:
-    from ..tasks.hunts import BULK_QUEUE, hunt_cases_open_task
+    from ..tasks.hunts import hunt_cases_open_task
 
     user = acting_staff(request)
     hunt = get_object_or_404(Hunt, pk=pk)
@@ -273,26 +275,23 @@ def hunt_cases_open_view(request: HttpRequest, pk: int) -> HttpResponse:
     return back
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @staff_page("backoffice.view_hunt", "backoffice.view_hunthit")
 @require_GET
 def hunt_export(request: HttpRequest, pk: int) -> HttpResponse:
     """The hits as the page filters and sorts them, as CSV. The export is audited first."""
     hunt = get_object_or_404(Hunt, pk=pk)
     hits = hunt_hits_filtered(hunt, **_hit_filters(request))
-    try:
-        hunt_export_record(
-            hunt=hunt, acting_user=acting_staff(request), filters=request.GET.urlencode(), row_count=hits.count(), ip=client_ip(request)
-        )
-    except HuntRefused as exc:
-        raise PermissionDenied from exc
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in hunt_hits_csv_rows(hits)), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="hunt-{hunt.pk}-hits.csv"'
+    export_record(
+        acting_user=acting_staff(request),
+        what="hunt.export",
+        filters=request.GET.urlencode(),
+        row_count=hits.count(),
+        ip=client_ip(request),
+        permission=SEE_HITS_PERMISSION,
+        target=hunt,
+    )
+    rows = hunt_hits_csv_rows(hits)  # the header first, then the hits
+    response = csv_streaming_response(filename=f"hunt-{hunt.pk}-hits.csv", header=next(rows), rows=rows, bom=False)
     # staff_page is typed for HttpResponse; Django serves a streaming response through the same path.
     return cast(HttpResponse, response)
 

@@ -8,8 +8,6 @@ Approving happens on the approval's page, by a second supervisor (B04).
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django import forms
@@ -23,10 +21,10 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from wallet.csv_export import csv_response
 from wallet.request_meta import client_ip
 
 from ..models import Hunt, MassReset
-from ..selectors.general import csv_safe
 from ..selectors.mass_reset import (
     LIST_STATES,
     Progress,
@@ -119,7 +117,9 @@ class MassResetRequestForm(forms.Form):
                 name for name in ("joined_from", "joined_until", "active_from", "active_until", "case_ids", "hunt") if data.get(name)
             ]
             if criteria:
-                raise MassResetRefused("all_and_filters", gettext("Choose either the whole customer base or criteria, not both."))
+                raise MassResetRefused(
+                    MassResetRefused.Code.ALL_AND_FILTERS, gettext("Choose either the whole customer base or criteria, not both.")
+                )
             return {"all": True}
         filters: dict[str, Any] = {
             name: data[name] for name in ("joined_from", "joined_until", "active_from", "active_until") if data.get(name)
@@ -201,13 +201,9 @@ def mass_reset_list(request: HttpRequest) -> HttpResponse:
 def mass_reset_export(request: HttpRequest) -> HttpResponse:
     """The list as CSV, with the list's filters."""
     filters = _list_filters(request)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in mass_reset_csv_rows(mass_resets_list(state=filters["state"], search=filters["q"])):
-        writer.writerow([csv_safe(value) for value in row])
-    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="mass-resets.csv"'
-    return response
+    header, *rows = mass_reset_csv_rows(mass_resets_list(state=filters["state"], search=filters["q"]))
+    # A short list (one row per job), so the file is built whole.
+    return csv_response(filename="mass-resets.csv", header=header, rows=rows, bom=False)
 
 
 def _duration(seconds: int) -> str:

@@ -4,24 +4,24 @@ CSV export, and an analyst's actions per row (POST, through ``services.review``)
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from wallet.csv_export import csv_streaming_response
 from wallet.request_meta import client_ip
 
 from ..selectors.review import CHANNELS, KINDS, ReviewFilters, review_csv_rows, review_queue, review_queue_counts, review_rows
-from ..services.review import ACTIONS, ITEM_KINDS, WORK_PERMISSION, ReviewRefused, review_act, review_export_record
+from ..services.exports import export_record
+from ..services.review import ACTIONS, ITEM_KINDS, WORK_PERMISSION, ReviewRefused, review_act
 from .base import acting_staff, staff_page, staff_render
 
 VIEW_PERMISSION = "wallet.view_riskdecision"
@@ -137,11 +137,6 @@ def review_act_view(request: HttpRequest) -> HttpResponse:
     return HttpResponseRedirect(_queue_url(data["back"]))
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_GET
 @staff_page(VIEW_PERMISSION)  # type: ignore[arg-type]  # a streamed CSV is an HttpResponseBase, not an HttpResponse
 def review_export(request: HttpRequest) -> HttpResponseBase:
@@ -150,14 +145,16 @@ def review_export(request: HttpRequest) -> HttpResponseBase:
         messages.error(request, gettext("Those filters are not valid; nothing was exported."))
         return HttpResponseRedirect(_queue_url(request.GET.urlencode()))
     filters = form.filters()
-    review_export_record(
-        acting_user=acting_staff(request), filters=request.GET.urlencode(), row_count=review_queue(filters).count(), ip=client_ip(request)
+    export_record(
+        acting_user=acting_staff(request),
+        what="review.export",
+        filters=request.GET.urlencode(),
+        row_count=review_queue(filters).count(),
+        ip=client_ip(request),
+        permission=VIEW_PERMISSION,
     )
-    writer = csv.writer(_Echo())
-    lines: Iterator[str] = (writer.writerow(row) for row in review_csv_rows(filters))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="review-queue.csv"'
-    return response
+    rows = review_csv_rows(filters)  # the header first, then the queue
+    return csv_streaming_response(filename="review-queue.csv", header=next(rows), rows=rows, bom=False)
 
 
 urlpatterns: list[URLPattern] = [

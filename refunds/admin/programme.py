@@ -236,7 +236,7 @@ class ShutdownProgrammeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 )
             return HttpResponseRedirect(change_url)
         holders = _holders_with_balance()
-        rate = float(getattr(settings, "SHUTDOWN_NOTICES_PER_SECOND", 20))
+        rate = float(settings.SHUTDOWN_NOTICES_PER_SECOND)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,

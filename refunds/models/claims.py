@@ -15,6 +15,16 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 
+class RefundClaimQuerySet(models.QuerySet["RefundClaim"]):
+    def live(self) -> RefundClaimQuerySet:
+        """Claims that still stand: a rejected claim gave the money back and lets the holder claim again."""
+        return self.exclude(state=RefundClaim.State.REJECTED)
+
+    def live_for(self, *, programme: object, customer: object) -> RefundClaimQuerySet:
+        """The holder's standing claim in the programme (at most one)."""
+        return self.filter(programme=programme, customer=customer).live()
+
+
 class RefundClaim(models.Model):
     class State(models.TextChoices):
         REVIEW = "review", _("Waiting for staff review")
@@ -68,6 +78,8 @@ class RefundClaim(models.Model):
     created_at = models.DateTimeField(_("claimed at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+
+    objects = RefundClaimQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("refund claim")

@@ -132,7 +132,7 @@ def open_claim_totals(programme: ShutdownProgramme) -> HolderTotals:
 
 def unclaimed_wallets(programme: ShutdownProgramme) -> QuerySet[LedgerAccount]:
     """Holders' wallets with a balance and no live (not rejected) claim in the programme. Staff wallets are not holders."""
-    live_claim = RefundClaim.objects.filter(programme=programme, customer_id=OuterRef("owner_id")).exclude(state=RefundClaim.State.REJECTED)
+    live_claim = RefundClaim.objects.live_for(programme=programme, customer=OuterRef("owner_id"))
     return LedgerAccount.objects.filter(kind=LedgerAccount.Kind.CUSTOMER_WALLET, balance_yen__gt=0, owner__is_staff=False).filter(
         ~Exists(live_claim)
     )

@@ -19,6 +19,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.services.audit import staff_action_record
+from wallet.field_length import fit
 from wallet.models import LedgerAccount, Transfer, User
 from wallet.services.ledger import Leg, system_account, transfer_post, wallet_locked_for
 from wallet.services.notifications import notification_enqueue
@@ -61,7 +62,7 @@ def claim_state_set(
     """Move a claim along ``RefundClaim.TRANSITIONS``; the caller holds the claim's row lock."""
     if not claim.can_move_to(to_state):
         raise RefundRefused(
-            "bad_transition",
+            RefundRefused.Code.BAD_TRANSITION,
             gettext("A claim that is “%(state)s” cannot become “%(to)s”.")
             % {"state": claim.get_state_display(), "to": RefundClaim.State(to_state).label},
         )
@@ -137,34 +138,41 @@ def claim_submit(
         # A13: a logged-in holder claims only with an authenticator; one who has none uses the
         # no-login route, which proves the contacts on record and is always reviewed.
         if not user_has_second_factor(customer):
-            raise RefundRefused("second_factor_required", _("Set up an authenticator app before you claim, or claim without logging in."))
+            raise RefundRefused(
+                RefundRefused.Code.SECOND_FACTOR_REQUIRED, _("Set up an authenticator app before you claim, or claim without logging in.")
+            )
         step_up_require(step_up_at)
     if (method == RefundClaim.Method.BANK and bank is None) or (method == RefundClaim.Method.POSTAL and postal is None):
-        raise RefundRefused("details_missing", _("Give the details for the way you want to be paid."))
+        raise RefundRefused(RefundRefused.Code.DETAILS_MISSING, _("Give the details for the way you want to be paid."))
     if method not in RefundClaim.Method.values or route not in RefundClaim.Route.values:
-        raise RefundRefused("invalid", _("Choose bank transfer or cash at a Japan Post counter."))
+        raise RefundRefused(RefundRefused.Code.INVALID, _("Choose bank transfer or cash at a Japan Post counter."))
     programme = programme_current()
     late = False
     if programme is None or programme.state == ShutdownProgramme.State.DRAFT or timezone.now() < programme.claims_open_at:
-        raise RefundRefused("not_open", _("Refund claims are not open."))
+        raise RefundRefused(RefundRefused.Code.NOT_OPEN, _("Refund claims are not open."))
     if programme.claims_have_closed():
         if route != RefundClaim.Route.STAFF or filed_by is None:
             raise RefundRefused(
-                "deadline_passed", _("The claim deadline has passed. Contact support: staff can file a late claim with an approval.")
+                RefundRefused.Code.DEADLINE_PASSED,
+                _("The claim deadline has passed. Contact support: staff can file a late claim with an approval."),
             )
         late = True
     elif route == RefundClaim.Route.STAFF:
-        raise RefundRefused("not_late", _("Before the deadline the customer files the claim themself."))
+        raise RefundRefused(RefundRefused.Code.NOT_LATE, _("Before the deadline the customer files the claim themself."))
     with transaction.atomic():
         wallet = wallet_locked_for(customer)
         balance = wallet.balance_yen or 0
-        existing = RefundClaim.objects.filter(programme=programme, customer=customer).exclude(state=RefundClaim.State.REJECTED).first()
+        existing = RefundClaim.objects.live_for(programme=programme, customer=customer).first()
         if existing is not None:
-            raise RefundRefused("already_claimed", gettext("You have already claimed (claim %(number)s).") % {"number": existing.number})
+            raise RefundRefused(
+                RefundRefused.Code.ALREADY_CLAIMED, gettext("You have already claimed (claim %(number)s).") % {"number": existing.number}
+            )
         if balance <= 0:
-            raise RefundRefused("nothing_to_refund", _("This wallet has no balance to refund."))
+            raise RefundRefused(RefundRefused.Code.NOTHING_TO_REFUND, _("This wallet has no balance to refund."))
         if balance != confirmed_amount_yen:
-            raise RefundRefused("balance_changed", _("The balance changed since you confirmed it. Check the new amount and confirm again."))
+            raise RefundRefused(
+                RefundRefused.Code.BALANCE_CHANGED, _("The balance changed since you confirmed it. Check the new amount and confirm again.")
+            )
         claim = _claim_create(
             programme=programme,
             customer=customer,
@@ -213,7 +221,7 @@ def _claim_create(
         kind=Transfer.Kind.REFUND_CLAIM,
         legs=[Leg(wallet, -balance), Leg(system_account("refund_payable"), balance)],
         idempotency_key=f"refund_claim:{programme.pk}:{customer.pk}:{secrets.token_hex(8)}",
-        description=f"Refund claim of the whole balance ({programme.title})"[:200],
+        description=fit(Transfer, "description", f"Refund claim of the whole balance ({programme.title})"),
         acting_user=filed_by or customer,
         # A frozen wallet's money still moves to refund_payable: it is owed to the same holder and
         # held there for review, and can no longer be spent by whoever took the account over.
@@ -231,28 +239,29 @@ def _claim_create(
                     amount_yen=balance,
                     state=RefundClaim.State.REVIEW,
                     transfer=transfer,
-                    stated_name=stated_name[:150],
+                    stated_name=fit(RefundClaim, "stated_name", stated_name),
                     stated_birth_date=stated_birth_date,
                     late=late,
                     filed_by=filed_by,
                 )
         except IntegrityError:
-            if RefundClaim.objects.filter(programme=programme, customer=customer).exclude(state=RefundClaim.State.REJECTED).exists():
-                raise RefundRefused("already_claimed", _("You have already claimed.")) from None
+            if RefundClaim.objects.live_for(programme=programme, customer=customer).exists():
+                raise RefundRefused(RefundRefused.Code.ALREADY_CLAIMED, _("You have already claimed.")) from None
     raise RuntimeError("could not draw a free claim number")
 
 
 def claim_review_approve(*, claim: RefundClaim, acting_user: User, note: str = "", ip: str | None = None) -> RefundClaim:
     if not acting_user.has_perm(REVIEW_PERMISSION):
-        raise RefundRefused("not_allowed", _("You are not allowed to review refund claims."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, _("You are not allowed to review refund claims."))
     with transaction.atomic():
         locked = RefundClaim.objects.select_for_update().get(pk=claim.pk)
         if locked.state != RefundClaim.State.REVIEW:
             raise RefundRefused(
-                "not_in_review", gettext("This claim is no longer in review (%(state)s).") % {"state": locked.get_state_display()}
+                RefundRefused.Code.NOT_IN_REVIEW,
+                gettext("This claim is no longer in review (%(state)s).") % {"state": locked.get_state_display()},
             )
         if "late" in locked.hold_reasons:
-            raise RefundRefused("late_needs_approval", _("A late claim is accepted only through its approval request."))
+            raise RefundRefused(RefundRefused.Code.LATE_NEEDS_APPROVAL, _("A late claim is accepted only through its approval request."))
         before = list(locked.hold_reasons)
         locked.hold_reasons = []
         claim_state_set(
@@ -278,14 +287,15 @@ def claim_review_approve(*, claim: RefundClaim, acting_user: User, note: str = "
 def claim_review_reject(*, claim: RefundClaim, acting_user: User, note: str, ip: str | None = None) -> RefundClaim:
     """Reject a claim in review; its money goes back to the wallet, where a new claim can ask for it."""
     if not acting_user.has_perm(REVIEW_PERMISSION):
-        raise RefundRefused("not_allowed", _("You are not allowed to review refund claims."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, _("You are not allowed to review refund claims."))
     if not note.strip():
-        raise RefundRefused("no_note", _("Say why the claim is rejected; the customer is told."))
+        raise RefundRefused(RefundRefused.Code.NO_NOTE, _("Say why the claim is rejected; the customer is told."))
     with transaction.atomic():
         locked = RefundClaim.objects.select_for_update().select_related("customer").get(pk=claim.pk)
         if locked.state not in (RefundClaim.State.REVIEW, RefundClaim.State.APPROVED):
             raise RefundRefused(
-                "not_in_review", gettext("This claim can no longer be rejected (%(state)s).") % {"state": locked.get_state_display()}
+                RefundRefused.Code.NOT_IN_REVIEW,
+                gettext("This claim can no longer be rejected (%(state)s).") % {"state": locked.get_state_display()},
             )
         from_state = locked.state
         wallet = wallet_locked_for(locked.customer)
@@ -327,9 +337,9 @@ def claim_details_correct(
     with transaction.atomic():
         locked = RefundClaim.objects.select_for_update().select_related("customer").get(pk=claim.pk)
         if locked.customer_id != customer.pk:
-            raise RefundRefused("not_yours", _("This is not your claim."))
+            raise RefundRefused(RefundRefused.Code.NOT_YOURS, _("This is not your claim."))
         if locked.state != RefundClaim.State.RETURNED:
-            raise RefundRefused("not_returned", _("Details can be changed only after the bank returned the payment."))
+            raise RefundRefused(RefundRefused.Code.NOT_RETURNED, _("Details can be changed only after the bank returned the payment."))
         if not step_up_fresh(step_up_at) and not contact_proof_live(locked.customer_id):
             step_up_require(step_up_at)
         now = timezone.now()
@@ -337,12 +347,12 @@ def claim_details_correct(
         postal_details = None
         if locked.method == RefundClaim.Method.BANK:
             if bank is None:
-                raise RefundRefused("details_missing", _("Give the corrected bank account."))
+                raise RefundRefused(RefundRefused.Code.DETAILS_MISSING, _("Give the corrected bank account."))
             locked.bank_details.filter(superseded_at__isnull=True).update(superseded_at=now)
             bank_details = _bank_details_add(locked, bank)
         else:
             if postal is None:
-                raise RefundRefused("details_missing", _("Give the corrected address."))
+                raise RefundRefused(RefundRefused.Code.DETAILS_MISSING, _("Give the corrected address."))
             locked.postal_details.filter(superseded_at__isnull=True).update(superseded_at=now)
             postal_details = _postal_details_add(locked, postal)
         reasons = claim_hold_reasons(

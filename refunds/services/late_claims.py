@@ -11,8 +11,9 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext
 
+from backoffice.errors import ApprovalRefused
 from backoffice.models import Approval
-from backoffice.services.approvals import ApprovalRefused, Executor, approval_executor_register, approval_request
+from backoffice.services.approvals import Executor, approval_executor_register, approval_request
 from backoffice.services.audit import staff_action_record
 from wallet.models import User
 
@@ -37,9 +38,9 @@ def late_claim_file(
 ) -> tuple[RefundClaim, Approval]:
     """File the claim (in review, marked late) and ask a second person to accept it, in one transaction."""
     if not acting_user.has_perm(LATE_CLAIM_PERMISSION):
-        raise RefundRefused("not_allowed", gettext("You are not allowed to file late claims."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, gettext("You are not allowed to file late claims."))
     if not reason.strip():
-        raise RefundRefused("no_reason", gettext("Say why this late claim should be accepted."))
+        raise RefundRefused(RefundRefused.Code.NO_REASON, gettext("Say why this late claim should be accepted."))
     with transaction.atomic():
         claim = claim_submit(
             customer=customer,
@@ -61,10 +62,10 @@ def late_claim_file(
 def late_claim_validate(payload: dict[str, Any]) -> None:
     claim_id = payload.get("claim")
     if set(payload) != {"claim"} or not isinstance(claim_id, int):
-        raise ApprovalRefused("invalid_payload", gettext("The request must name one claim."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("The request must name one claim."))
     claim = RefundClaim.objects.filter(pk=claim_id).first()
     if claim is None or not claim.late or "late" not in claim.hold_reasons or claim.state != RefundClaim.State.REVIEW:
-        raise ApprovalRefused("not_late_claim", gettext("This is not a late claim waiting to be accepted."))
+        raise ApprovalRefused(ApprovalRefused.Code.NOT_LATE_CLAIM, gettext("This is not a late claim waiting to be accepted."))
 
 
 def late_claim_execute(approval: Approval, checker: User, ip: str | None) -> None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
 
+from wallet.field_length import fit
+
+from ..models import PostalDetails
 from ..zengin.names import ZenginNameError, normalise_holder_name
 from ..zengin.yucho import YuchoNumberError, yucho_to_zengin
 from .banks import bank_master
@@ -142,5 +145,8 @@ def postal_details_clean(*, name: str, name_kana: str = "", postal_code: str, ad
         raise PayeeInvalid(errors)
     digits = code.replace("-", "")
     return CleanPostalDetails(
-        name=name, name_kana=(name_kana or "").strip()[:150], postal_code=f"{digits[:3]}-{digits[3:]}", address=address
+        name=name,
+        name_kana=fit(PostalDetails, "name_kana", (name_kana or "").strip()),
+        postal_code=f"{digits[:3]}-{digits[3:]}",
+        address=address,
     )

@@ -33,7 +33,7 @@ NOTICE_BATCH_SIZE = 5_000
 
 
 def _notices_per_second() -> float:
-    return float(getattr(settings, "SHUTDOWN_NOTICES_PER_SECOND", 20))
+    return float(settings.SHUTDOWN_NOTICES_PER_SECOND)
 
 
 def programme_current() -> ShutdownProgramme | None:
@@ -78,12 +78,14 @@ def programme_create(
     if not title.strip() or not notice_ja.strip():
         errors["notice_ja"] = str(_("A title and the public notice in Japanese are required."))
     if errors:
-        raise RefundRefused("invalid_dates", " ".join(errors.values()))
+        raise RefundRefused(RefundRefused.Code.INVALID_DATES, " ".join(errors.values()))
     with transaction.atomic():
         # One live programme: two supervisors creating at once are serialised by a transaction lock.
         _programme_creation_lock()
         if programme_current() is not None:
-            raise RefundRefused("already_exists", _("A shutdown programme already exists; cancel it before making another."))
+            raise RefundRefused(
+                RefundRefused.Code.ALREADY_EXISTS, _("A shutdown programme already exists; cancel it before making another.")
+            )
         programme = ShutdownProgramme.objects.create(
             title=title.strip(),
             announced_on=announced_on,
@@ -110,11 +112,8 @@ def programme_create(
 
 def _programme_creation_lock() -> None:
     connection = transaction.get_connection()
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('anzenpay.shutdown_programme_create'))")
-    else:  # SQLite (the demo) takes a database-wide write lock on the first write anyway.
-        list(ShutdownProgramme.objects.select_for_update().all()[:1])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('anzenpay.shutdown_programme_create'))")
 
 
 def programme_announce(*, programme: ShutdownProgramme, acting_user: User, ip: str | None = None) -> ShutdownProgramme:
@@ -122,7 +121,7 @@ def programme_announce(*, programme: ShutdownProgramme, acting_user: User, ip: s
     with transaction.atomic():
         locked = ShutdownProgramme.objects.select_for_update().get(pk=programme.pk)
         if locked.state != ShutdownProgramme.State.DRAFT:
-            raise RefundRefused("not_draft", _("This programme has already been announced."))
+            raise RefundRefused(RefundRefused.Code.NOT_DRAFT, _("This programme has already been announced."))
         locked.state = ShutdownProgramme.State.ANNOUNCED
         locked.notices_queued_at = timezone.now()
         locked.save(update_fields=["state", "notices_queued_at"])

@@ -19,7 +19,6 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from backoffice.models import StaffAction
 from backoffice.services.audit import staff_action_record
 from wallet.models import User
 
@@ -32,11 +31,6 @@ DECISIONS = ("approve", "reject")
 # A reviewer may reject a claim that is approved but not yet in a batch (fraud found late); approving needs review.
 DECIDABLE_STATES = {"approve": (RefundClaim.State.REVIEW,), "reject": (RefundClaim.State.REVIEW, RefundClaim.State.APPROVED)}
 REPORT_PERMISSION = "refunds.report_refundclaim"
-EXPORTS = {
-    "claims": "refunds.view_refundclaim",
-    "report": REPORT_PERMISSION,
-    "unclaimed": REPORT_PERMISSION,
-}
 PROGRAMME_DATE_FIELDS = ("announced_on", "service_ends_at", "claims_open_at", "claims_close_at")
 PROGRAMME_TEXT_FIELDS = ("title", "notice_ja", "notice_en")
 PROGRAMME_CHANGE_PERMISSION = "refunds.change_shutdownprogramme"
@@ -51,12 +45,12 @@ def claim_already_decided(claim: RefundClaim) -> RefundRefused:
     last = _last_move(claim)
     if last is None:
         return RefundRefused(
-            "already_decided",
+            RefundRefused.Code.ALREADY_DECIDED,
             gettext("This claim is now “%(state)s”. Nothing was changed.") % {"state": claim.get_state_display()},
         )
     who = last.actor.email if last.actor is not None else gettext("the system")
     return RefundRefused(
-        "already_decided",
+        RefundRefused.Code.ALREADY_DECIDED,
         gettext("Already decided by %(who)s at %(when)s: the claim is now “%(state)s”. Nothing was changed.")
         % {"who": who, "when": timezone.localtime(last.created_at).strftime("%Y-%m-%d %H:%M:%S"), "state": claim.get_state_display()},
     )
@@ -67,31 +61,18 @@ def claim_review_decide(
 ) -> RefundClaim:
     """Approve or reject a claim the reviewer saw in ``seen_state``; refused (nothing changed) if it moved since."""
     if decision not in DECISIONS:
-        raise RefundRefused("invalid", gettext("That decision was not understood. Nothing was changed."))
+        raise RefundRefused(RefundRefused.Code.INVALID, gettext("That decision was not understood. Nothing was changed."))
     if not acting_user.has_perm(REVIEW_PERMISSION):
-        raise RefundRefused("not_allowed", gettext("You are not allowed to review refund claims."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, gettext("You are not allowed to review refund claims."))
     with transaction.atomic():
         claim = RefundClaim.objects.select_for_update().filter(pk=claim_id).first()
         if claim is None:
-            raise RefundRefused("not_found", gettext("There is no such claim."))
+            raise RefundRefused(RefundRefused.Code.NOT_FOUND, gettext("There is no such claim."))
         if claim.state != seen_state or claim.state not in DECIDABLE_STATES[decision]:
             raise claim_already_decided(claim)
         if decision == "approve":
             return claim_review_approve(claim=claim, acting_user=acting_user, note=note.strip(), ip=ip)
         return claim_review_reject(claim=claim, acting_user=acting_user, note=note, ip=ip)
-
-
-def refund_export_record(*, acting_user: User, what: str, filters: str, row_count: int, ip: str | None = None) -> StaffAction:
-    """An export of claims (customers' emails and names) or of the reports is audited before the file is sent."""
-    permission = EXPORTS.get(what)
-    if permission is None:
-        raise ValueError(f"unknown export {what!r}")
-    if not acting_user.has_perm(permission):
-        raise PermissionError(f"{permission} permission required")
-    with transaction.atomic():
-        return staff_action_record(
-            acting_user=acting_user, action=f"refund.export_{what}", after={"filters": filters[:500], "rows": row_count}, ip=ip
-        )
 
 
 def _jsonable(value: object) -> Any:
@@ -107,27 +88,31 @@ def programme_update(
     a cancelled or closed programme changes no more. The 60-day rule and the date
     order are checked on the whole new set of dates (``programme_dates_check``)."""
     if not acting_user.has_perm(PROGRAMME_CHANGE_PERMISSION):
-        raise RefundRefused("not_allowed", gettext("You are not allowed to change the shutdown programme."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, gettext("You are not allowed to change the shutdown programme."))
     unknown = set(changes) - {*PROGRAMME_DATE_FIELDS, *PROGRAMME_TEXT_FIELDS}
     if unknown:
-        raise RefundRefused("invalid", gettext("These fields cannot be changed: %(fields)s.") % {"fields": ", ".join(sorted(unknown))})
+        raise RefundRefused(
+            RefundRefused.Code.INVALID, gettext("These fields cannot be changed: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
+        )
     with transaction.atomic():
         locked = ShutdownProgramme.objects.select_for_update().get(pk=programme.pk)
         changed = {name: value for name, value in changes.items() if getattr(locked, name) != value}
         if not changed:
             return locked
         if locked.state in (ShutdownProgramme.State.CANCELLED, ShutdownProgramme.State.CLAIMS_CLOSED):
-            raise RefundRefused("closed", gettext("This programme is closed; it can no longer be changed."))
+            raise RefundRefused(RefundRefused.Code.CLOSED, gettext("This programme is closed; it can no longer be changed."))
         if set(changed) & set(PROGRAMME_DATE_FIELDS):
             if locked.state != ShutdownProgramme.State.DRAFT:
-                raise RefundRefused("announced", gettext("The dates were announced to the holders and can no longer be changed."))
+                raise RefundRefused(
+                    RefundRefused.Code.ANNOUNCED, gettext("The dates were announced to the holders and can no longer be changed.")
+                )
             dates = {name: changed.get(name, getattr(locked, name)) for name in PROGRAMME_DATE_FIELDS}
             errors = programme_dates_check(**dates)
             if errors:
-                raise RefundRefused("invalid_dates", " ".join(errors.values()))
+                raise RefundRefused(RefundRefused.Code.INVALID_DATES, " ".join(errors.values()))
         for name in ("title", "notice_ja"):
             if name in changed and not str(changed[name]).strip():
-                raise RefundRefused("invalid", gettext("A title and the public notice in Japanese are required."))
+                raise RefundRefused(RefundRefused.Code.INVALID, gettext("A title and the public notice in Japanese are required."))
         before = {name: _jsonable(getattr(locked, name)) for name in changed}
         for name, value in changed.items():
             setattr(locked, name, value.strip() if isinstance(value, str) else value)

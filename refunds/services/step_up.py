@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy as _
 from ..models import ContactProof
 from .errors import RefundRefused
 
-STEP_UP_REFUSED = "step_up_required"
+STEP_UP_REFUSED = RefundRefused.Code.STEP_UP_REQUIRED
 
 
 def step_up_fresh(step_up_at: datetime | None, *, now: datetime | None = None) -> bool:

@@ -10,14 +10,13 @@ through ``services.late_claims`` (a second person approves under Approvals).
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
@@ -26,7 +25,9 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from backoffice.models import Approval
+from backoffice.services.exports import export_record
 from backoffice.views.base import acting_staff, staff_page, staff_render
+from wallet.csv_export import csv_streaming_response
 from wallet.models import LedgerAccount, User, normalize_email
 from wallet.request_meta import client_ip
 
@@ -49,7 +50,7 @@ from ..services.errors import RefundRefused
 from ..services.late_claims import LATE_CLAIM_PERMISSION, late_claim_file
 from ..services.payee import CleanBankDetails, CleanPostalDetails, PayeeInvalid, bank_details_clean, postal_details_clean
 from ..services.programme import programme_current
-from ..services.review_desk import DECIDABLE_STATES, DECISIONS, claim_review_decide, refund_export_record
+from ..services.review_desk import DECIDABLE_STATES, DECISIONS, claim_review_decide
 
 VIEW_PERMISSION = "refunds.view_refundclaim"
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -135,11 +136,6 @@ def claims_review(request: HttpRequest) -> HttpResponse:
     )
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @require_GET
 @staff_page(VIEW_PERMISSION)  # type: ignore[arg-type]  # a streamed CSV is an HttpResponseBase
 def claims_export(request: HttpRequest) -> HttpResponseBase:
@@ -148,18 +144,16 @@ def claims_export(request: HttpRequest) -> HttpResponseBase:
         messages.error(request, gettext("Those filters are not valid; nothing was exported."))
         return HttpResponseRedirect(_queue_url(request.GET.urlencode()))
     filters = form.filters()
-    refund_export_record(
+    export_record(
         acting_user=acting_staff(request),
-        what="claims",
+        what="refund.export_claims",
         filters=request.GET.urlencode(),
         row_count=claims_filtered(filters).count(),
         ip=client_ip(request),
+        permission=VIEW_PERMISSION,
     )
-    writer = csv.writer(_Echo())
-    lines: Iterator[str] = (writer.writerow(row) for row in claims_csv_rows(filters))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="refund-claims-review.csv"'
-    return response
+    rows = claims_csv_rows(filters)  # the header first, then the claims
+    return csv_streaming_response(filename="refund-claims-review.csv", header=next(rows), rows=rows, bom=False)
 
 
 @require_GET

@@ -10,8 +10,6 @@ already requested, the same results file is refused as already imported.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from typing import Any
 
 from django import forms
@@ -23,7 +21,9 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from backoffice.services.exports import export_record
 from backoffice.views.base import acting_staff, staff_page, staff_render
+from wallet.csv_export import csv_streaming_response
 from wallet.request_meta import client_ip
 
 from ..models import PayoutBatch
@@ -54,7 +54,6 @@ from ..services.payouts import (
     payout_batch_build,
     payout_batch_download,
     payout_batch_release_request,
-    payout_batches_export_record,
     payout_results_import,
 )
 
@@ -62,13 +61,6 @@ PAGE_SIZE = 50
 BATCHES_PAGE_SIZE = 25
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 BOTH = "both"
-
-
-class Echo:
-    """A file-like whose write returns the line, for streaming a CSV."""
-
-    def write(self, value: str) -> str:
-        return value
 
 
 class BatchFilterForm(forms.Form):
@@ -172,14 +164,16 @@ def batch_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
         messages.error(request, gettext("Those filters are not valid; nothing was exported."))
         return HttpResponseRedirect(reverse("refunds_staff:payout_batches"))
     batches = payout_batches(form.filters())
-    payout_batches_export_record(
-        acting_user=acting_staff(request), filters=request.GET.urlencode(), row_count=batches.count(), ip=client_ip(request)
+    export_record(
+        acting_user=acting_staff(request),
+        what="payout_batch.export",
+        filters=request.GET.urlencode(),
+        row_count=batches.count(),
+        ip=client_ip(request),
+        permission=VIEW_PERMISSION,
     )
-    writer = csv.writer(Echo())
-    rows: Iterator[str] = (writer.writerow(row) for row in payout_batches_csv_rows(batches))
-    response = StreamingHttpResponse(rows, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="payout-batches.csv"'
-    return response
+    rows = payout_batches_csv_rows(batches)  # the header first, then the batches
+    return csv_streaming_response(filename="payout-batches.csv", header=next(rows), rows=rows, bom=False)
 
 
 @require_POST
@@ -278,7 +272,7 @@ def batch_release(request: HttpRequest, pk: int) -> HttpResponse:
             batch=batch, acting_user=acting_staff(request), reason=form.cleaned_data["reason"], ip=client_ip(request)
         )
     except RefundRefused as exc:
-        (messages.info if exc.code == "already_requested" else messages.error)(request, exc.message)
+        (messages.info if exc.code == RefundRefused.Code.ALREADY_REQUESTED else messages.error)(request, exc.message)
     else:
         messages.success(
             request,

@@ -9,21 +9,22 @@ table exports as CSV; every export is audited before the file is sent.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.views.decorators.http import require_GET
 
-from backoffice.selectors.general import csv_safe
+from backoffice.services.exports import export_record
 from backoffice.views.base import acting_staff, staff_page, staff_render
 from backoffice.views.dashboard import bar_chart, nice_ceiling
+from wallet.csv_export import csv_streaming_response
+from wallet.money_format import yen_text
 from wallet.request_meta import client_ip
 
 from ..models import ShutdownProgramme
@@ -45,7 +46,7 @@ from ..selectors.reports import (
     weekly_progress,
 )
 from ..services.programme import programme_current
-from ..services.review_desk import REPORT_PERMISSION, refund_export_record
+from ..services.review_desk import REPORT_PERMISSION
 
 # Okabe-Ito blue and vermilion: told apart with colour-blindness; paid bars also carry a dark outline.
 FILED_COLOUR, PAID_COLOUR = "#0072B2", "#D55E00"
@@ -201,7 +202,7 @@ def reports(request: HttpRequest) -> HttpResponse:
         context.update(
             total_claims=total_claims,
             total_claimed_yen=sum(s.yen for s in figures.states if s.state != "rejected"),
-            states_chart=bar_chart([(f"{s.label} (¥{s.yen:,})", s.claims, f"{s.claims:,}") for s in figures.states]),
+            states_chart=bar_chart([(f"{s.label} ({yen_text(s.yen)})", s.claims, f"{s.claims:,}") for s in figures.states]),
             holders_chart=bar_chart(
                 [
                     (gettext("Paid"), figures.paid.holders, f"{figures.paid.holders:,}"),
@@ -211,9 +212,9 @@ def reports(request: HttpRequest) -> HttpResponse:
             ),
             yen_chart=bar_chart(
                 [
-                    (gettext("Paid"), figures.paid.yen, f"¥{figures.paid.yen:,}"),
-                    (gettext("Claim open"), figures.open.yen, f"¥{figures.open.yen:,}"),
-                    (gettext("Unclaimed"), figures.unclaimed.yen, f"¥{figures.unclaimed.yen:,}"),
+                    (gettext("Paid"), figures.paid.yen, yen_text(figures.paid.yen)),
+                    (gettext("Claim open"), figures.open.yen, yen_text(figures.open.yen)),
+                    (gettext("Unclaimed"), figures.unclaimed.yen, yen_text(figures.unclaimed.yen)),
                 ]
             ),
             week_wide=week_chart(figures.weeks, width=960, height=300, font=13, left=56, label_every=max(1, len(figures.weeks) // 16)),
@@ -228,17 +229,6 @@ def reports(request: HttpRequest) -> HttpResponse:
     return staff_render(request, "admin/refunds/desk/reports/reports.html", context, title=gettext("Refund reports"))
 
 
-def _csv(rows: Iterator[Sequence[object]], filename: str) -> StreamingHttpResponse:
-    class Echo:
-        def write(self, value: str) -> str:
-            return value
-
-    writer = csv.writer(Echo())
-    response = StreamingHttpResponse((writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @require_GET
 @staff_page(REPORT_PERMISSION)  # type: ignore[arg-type]  # a streamed CSV is an HttpResponseBase
 def reports_export(request: HttpRequest, table: str) -> HttpResponseBase:
@@ -248,11 +238,16 @@ def reports_export(request: HttpRequest, table: str) -> HttpResponseBase:
     if figures is None:
         messages.error(request, gettext("There is no shutdown programme; nothing was exported."))
         return HttpResponseRedirect(reverse("refunds_staff:reports"))
-    rows = _table_rows(figures, table)
-    refund_export_record(
-        acting_user=acting_staff(request), what="report", filters=f"table={table}", row_count=len(rows) - 1, ip=client_ip(request)
+    header, *rows = _table_rows(figures, table)
+    export_record(
+        acting_user=acting_staff(request),
+        what="refund.export_report",
+        filters=f"table={table}",
+        row_count=len(rows),
+        ip=client_ip(request),
+        permission=REPORT_PERMISSION,
     )
-    return _csv(iter([[csv_safe(v) for v in row] for row in rows]), f"refund-report-{table}.csv")
+    return csv_streaming_response(filename=f"refund-report-{table}.csv", header=header, rows=rows, bom=False)
 
 
 def _int(value: str | None) -> int | None:
@@ -287,14 +282,16 @@ def unclaimed_export(request: HttpRequest) -> HttpResponseBase:
         messages.error(request, gettext("The unclaimed-balances report exists after the claim deadline; nothing was exported."))
         return HttpResponseRedirect(reverse("refunds_staff:unclaimed"))
     totals = unclaimed_totals(programme)
-    refund_export_record(
+    export_record(
         acting_user=acting_staff(request),
-        what="unclaimed",
+        what="refund.export_unclaimed",
         filters=f"programme={programme.pk}",
         row_count=totals.holders,
         ip=client_ip(request),
+        permission=REPORT_PERMISSION,
     )
-    return _csv(unclaimed_csv_rows(programme), "unclaimed-balances.csv")
+    rows = unclaimed_csv_rows(programme)  # the header first, then the holders
+    return csv_streaming_response(filename="unclaimed-balances.csv", header=next(rows), rows=rows, bom=False)
 
 
 urlpatterns: list[URLPattern] = [

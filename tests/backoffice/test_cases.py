@@ -19,9 +19,7 @@ from django.urls import reverse
 import backoffice.admin.cases  # noqa: F401 - registers the case admin before the admin's URLs are built
 from backoffice.models import Case, CaseEvent, CaseTransaction, Compensation, StaffAction
 from backoffice.services.cases import CaseRefused, case_open_or_join, case_status_set
-from tests.backoffice.helpers import make_staff, otp_login
-from tests.conftest import make_customer
-from tests.money import fund_wallet, make_terminal, payment_code_for
+from tests.factories import fund_wallet, make_customer, make_staff, make_terminal, otp_login, payment_code_for, staff_signed_in
 from wallet.models import AccountFreeze, Payment, TopUp, TransactionReport, User
 from wallet.services.holds import transaction_report_create
 from wallet.services.payments import payment_redeem
@@ -33,9 +31,7 @@ DETAIL = "admin:incident_case_detail"
 
 
 def _staff(client: Client, role: str = "fraud_analyst", email: str = "fraud@anzenpay.example") -> User:
-    staff = make_staff(email, role)
-    otp_login(client, staff)
-    return staff
+    return staff_signed_in(client, email, role)
 
 
 def _spend(customer: User, topup_yen: int = 10_000, pay_yen: int = 3_000) -> tuple[TopUp, Payment]:

@@ -13,15 +13,15 @@ from typing import Any
 
 import pytest
 from django.core import mail
-from django.test import Client
+from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
 
 from backoffice.models import Approval, Case, CaseTransaction, Compensation, Hunt, StaffAction
-from backoffice.selectors.compensation import compensation_plan, compensation_report, compensation_report_csv_rows
+from backoffice.selectors.compensation import compensation_report, compensation_report_csv_rows
 from backoffice.services.approvals import ApprovalRefused, approval_approve, approval_reject
 from backoffice.services.cases import case_open_or_join
-from backoffice.services.compensation import CompensationRefused, compensation_request, compensations_release_stale
+from backoffice.services.compensation import CompensationRefused, compensation_plan, compensation_request, compensations_release_stale
 from tests.backoffice.helpers import make_staff, otp_login
 from tests.conftest import make_customer
 from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
@@ -80,6 +80,12 @@ def victim_with_spent_balance(store: Terminal, email: str = "hanako@example.jp")
     customer = make_customer(email)
     fund_wallet(customer, 10_000)
     return customer, spend(customer, 7_000, store)
+
+
+def approve_and_commit(approval: Approval, checker: User) -> None:
+    """Approve, then what follows the approval's commit: card refunds go to the gateway only then."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        approval_approve(approval=approval, checker=checker)
 
 
 def entries_of(transfer: Transfer) -> dict[str, int]:
@@ -149,7 +155,14 @@ def test_card_refund_goes_to_the_gateway_and_is_recorded(fraud: User, supervisor
     requested = compensation_request(case=case, reason="Card charged by an attacker", acting_user=fraud)
     assert len(requested.compensations) == 1 and [s.skip for s in requested.skipped] == ["funded_by_card"]
     assert not GatewayCharge.objects.filter(status="refund").exists()
-    approval_approve(approval=requested.approval, checker=supervisor)
+    with TestCase.captureOnCommitCallbacks() as after_commit:
+        approval_approve(approval=requested.approval, checker=supervisor)
+    # The approval's transaction asks no gateway: the refund waits, approved, for the commit.
+    assert not GatewayCharge.objects.filter(status="refund").exists()
+    assert Compensation.objects.get().state == Compensation.State.REQUESTED
+    assert Case.objects.get(pk=case.pk).status == Case.Status.COMPENSATING
+    for callback in after_commit:
+        callback()
 
     row = Compensation.objects.get()
     refund = GatewayCharge.objects.get(status="refund")
@@ -184,7 +197,7 @@ def test_spending_beyond_the_fraudulent_top_up_is_credited_to_the_wallet(fraud: 
     case = open_case(customer, fraud, topup.transfer, payment.transfer)
     requested = compensation_request(case=case, reason="Drained", acting_user=fraud)
     assert sorted((c.method, c.amount_yen) for c in requested.compensations) == [("card_refund", 3_000), ("ledger", 5_000)]
-    approval_approve(approval=requested.approval, checker=supervisor)
+    approve_and_commit(requested.approval, supervisor)
     # Card back to where it was, own ¥5,000 back in the wallet: the customer is whole, not better off.
     assert wallet_balance(customer) == 5_000
     assert GatewayCharge.objects.get(status="refund").amount_yen == 3_000
@@ -198,7 +211,7 @@ def test_top_ups_refunded_one_request_at_a_time_each_take_back_their_own_rest(fr
     rows = {row.topup_id: row.pk for row in CaseTransaction.objects.filter(case=case)}
     for topup in (newer, older):
         requested = compensation_request(case=case, transactions=[rows[topup.pk]], reason="one at a time", acting_user=fraud)
-        approval_approve(approval=requested.approval, checker=supervisor)
+        approve_and_commit(requested.approval, supervisor)
     # Nothing was spent: both charges are back on the card and none of that money stays in the wallet.
     assert wallet_balance(customer) == 0
     assert GatewayCharge.objects.filter(status="refund").count() == 2
@@ -242,7 +255,7 @@ def test_a_gateway_refusal_marks_that_row_failed_and_moves_no_money(fraud: User,
     requested = compensation_request(case=case, reason="Drained", acting_user=fraud)
     # The issuer reverses the charge after the request: the gateway refuses to refund it.
     DevCardGateway().simulate_reversal(topup.gateway_charge_id)
-    approval_approve(approval=requested.approval, checker=supervisor)
+    approve_and_commit(requested.approval, supervisor)
 
     card_row = Compensation.objects.get(method="card_refund")
     ledger_row = Compensation.objects.get(method="ledger")
@@ -387,7 +400,7 @@ def test_report_totals(fraud: User, supervisor: User, store: Terminal) -> None:
     spent = spend(second, 5_000, store)
     for customer, transfers in ((first, [payment.transfer]), (second, [topup.transfer, spent.transfer])):
         requested = compensation_request(case=open_case(customer, fraud, *transfers), reason="taken over", acting_user=fraud)
-        approval_approve(approval=requested.approval, checker=supervisor)
+        approve_and_commit(requested.approval, supervisor)
     # A request still waiting is not in the report.
     waiting_customer, waiting_payment = victim_with_spent_balance(store, "c@example.jp")
     compensation_request(case=open_case(waiting_customer, fraud, waiting_payment.transfer), reason="x", acting_user=fraud)

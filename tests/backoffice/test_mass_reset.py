@@ -35,9 +35,7 @@ from backoffice.services.mass_reset import (
     mass_resets_stalled,
 )
 from backoffice.tasks.mass_reset import mass_reset_run_task
-from tests.backoffice.helpers import make_staff, otp_login
-from tests.conftest import enrol_totp, make_customer
-from tests.money import fund_wallet, make_terminal
+from tests.factories import enrol_totp, fund_wallet, make_customer, make_customer_fast, make_staff, make_terminal, otp_login
 from wallet.api.authentication import api_token_issue
 from wallet.models import ApiToken, BackupCodeDevice, Entry, LedgerAccount, Notification, Transfer, User, UserSession
 from wallet.request_meta import RequestMeta
@@ -55,12 +53,6 @@ def _supervisors() -> tuple[User, User]:
         make_staff("maker@anzenpay.example", "supervisor", totp=False),
         make_staff("checker@anzenpay.example", "supervisor", totp=False),
     )
-
-
-def _customer_fast(email: str) -> User:
-    """A verified customer without a password hash (hashing would only slow the test down)."""
-    now = timezone.now()
-    return User.objects.create_user(email, None, full_name="Fast", email_verified_at=now, phone_verified_at=now)
 
 
 def _money_snapshot() -> tuple[list[tuple[int, int | None]], int, int]:
@@ -272,7 +264,7 @@ def test_only_supervisors_may_request(role: str) -> None:
 
 def _queued_job(maker: User, checker: User, capture: Callable[..., Any], *, customers: int = 7, batch_size: int = 2) -> MassReset:
     for i in range(customers):
-        _customer_fast(f"c{i}@example.jp")
+        make_customer_fast(f"c{i}@example.jp")
     job = mass_reset_request(filters={"all": True}, reason="Incident", acting_user=maker, batch_size=batch_size)
     assert job.approval is not None
     with capture(execute=False):  # the lanes are driven by hand below
@@ -353,7 +345,7 @@ def test_notices_are_sent_to_the_address_on_record_as_they_fall_due(django_captu
 @pytest.mark.django_db(transaction=True)
 def test_parallel_lanes_and_duplicates_reset_each_account_exactly_once() -> None:
     maker, checker = _supervisors()
-    customers = [_customer_fast(f"p{i}@example.jp") for i in range(60)]
+    customers = [make_customer_fast(f"p{i}@example.jp") for i in range(60)]
     job = mass_reset_request(filters={"all": True}, reason="Incident", acting_user=maker, batch_size=4)
     assert job.approval is not None
     from unittest import mock

@@ -4,7 +4,6 @@ in a real browser at phone width."""
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from django.core import mail
@@ -117,7 +116,6 @@ def test_customer_signs_up_enrols_logs_out_and_in(page: Page, live_server: LiveS
     expect(page.locator(".errorlist")).to_contain_text("not valid")
     shot(page, "second-factor-wrong-code")
 
-    time.sleep(1.2)  # django-otp throttles a device for 1 s after a wrong code (a person is slower)
     page.locator("#id_code").fill(totp_code_unused(secret, device))
     submit(page)
     expect(page).to_have_url(f"{live_server.url}/")

@@ -1,19 +1,28 @@
-"""Shared builders for refund tests: a live programme, a funded customer, clean bank details, and
-claims filed as the login route files them (after a fresh step-up, B09)."""
+"""Builders for refund tests: a live programme, clean bank details, and claims filed as the login route
+files them (after a fresh step-up, B09). The funded customer and staff builders live in tests/factories."""
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 from django.utils import timezone
 
 from refunds.models import RefundClaim, ShutdownProgramme
 from refunds.services.claims import claim_submit
 from refunds.services.payee import CleanBankDetails, CleanPostalDetails
-from tests.conftest import make_customer
-from tests.money import fund_wallet
+from tests.factories import funded_customer, funded_staff
 from wallet.models import User
+
+__all__ = [
+    "approved_postal_claim",
+    "bank_claim",
+    "bank_details",
+    "funded_customer",
+    "funded_staff",
+    "make_programme",
+    "postal_claim",
+    "postal_details",
+]
 
 
 def make_programme(*, open_now: bool = True, closed: bool = False, state: str = ShutdownProgramme.State.ANNOUNCED) -> ShutdownProgramme:
@@ -54,25 +63,6 @@ def bank_details(
 
 def postal_details() -> CleanPostalDetails:
     return CleanPostalDetails(name="山田 花子", name_kana="ヤマダ ハナコ", postal_code="100-0001", address="東京都千代田区千代田1-1")
-
-
-def funded_customer(email: str = "hanako@example.jp", amount_yen: int = 12_345, **extra: Any) -> User:
-    customer = make_customer(email, **extra)
-    fund_wallet(customer, amount_yen)
-    return customer
-
-
-def funded_staff(email: str, role: str, amount_yen: int) -> User:
-    """A staff member with money in a wallet from before they joined the staff: staff never move
-    money through the customer flows themselves (A13), so the top-up happens while they are not staff."""
-    from tests.backoffice.helpers import make_staff
-
-    staff = make_staff(email, role)
-    User.objects.filter(pk=staff.pk).update(is_staff=False)
-    fund_wallet(User.objects.get(pk=staff.pk), amount_yen)
-    User.objects.filter(pk=staff.pk).update(is_staff=True)
-    staff.refresh_from_db()
-    return staff
 
 
 def bank_claim(customer: User, amount_yen: int, **details: str) -> RefundClaim:

@@ -18,8 +18,8 @@ from django.utils import timezone
 from backoffice.models import Approval, Case, StaffAction
 from refunds.models import ClaimEvent, RefundClaim
 from refunds.services.claims import claim_review_approve, claim_submit
-from tests.backoffice.helpers import make_staff, otp_login
-from tests.refunds.factories import bank_claim, funded_customer, make_programme, postal_details
+from tests.factories import funded_customer, make_staff, otp_login, staff_signed_in
+from tests.refunds.factories import bank_claim, make_programme, postal_details
 from wallet.models import AccountFreeze, Entry, LedgerAccount, Notification, User
 
 pytestmark = pytest.mark.django_db
@@ -29,9 +29,7 @@ LATE = "refunds_staff:late_claim"
 
 
 def _staff(client: Client, role: str = "fraud_analyst", email: str | None = None) -> User:
-    user = make_staff(email or f"{role}@anzenpay.example", role)
-    otp_login(client, user)
-    return user
+    return staff_signed_in(client, email or f"{role}@anzenpay.example", role)
 
 
 def _refund_payable() -> int:

@@ -7,6 +7,10 @@ container would. Nothing about the worker is faked: the test only chooses its
 queues, its concurrency, extra environment and, where the scenario needs one,
 settings laid over ``config.settings`` (``settings=``).
 
+``preload`` names test modules the overlay imports too, such as
+``tests.reliability.build_pause``, which connects to Celery's signals to hold a payout build
+at a checkpoint inside its transaction (T4).
+
 Settings overlays exist because ``config/settings.py`` reads no environment variable
 for Celery's broker transport options, and the redelivery scenarios need a short Redis
 visibility timeout. The overlay is a generated module next to the worker's log,
@@ -38,10 +42,11 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from config.celery import app as celery_app
+from config.queues import BULK_QUEUE, WORKER_QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 CELERY = ROOT / ".venv" / "bin" / "celery"
-QUEUES = ("default", "notifications", "bulk", "payouts")
+QUEUES = WORKER_QUEUES
 # Every key the Redis transport keeps for our queues and for unacknowledged messages.
 BROKER_KEY_PATTERNS = (*(f"{queue}*" for queue in QUEUES), "unacked*")
 
@@ -67,7 +72,7 @@ def worker_database_url() -> str:
     return urlunparse(base._replace(path=f"/{connection.settings_dict['NAME']}"))
 
 
-def _settings_module(directory: Path, name: str, overrides: Mapping[str, Any]) -> str:
+def _settings_module(directory: Path, name: str, overrides: Mapping[str, Any], preload: Iterable[str] = ()) -> str:
     module = "anzen_worker_settings_" + re.sub(r"\W", "_", name)
     lines = [
         f'"""Settings of the test worker {name}: config.settings with the overrides below."""',
@@ -75,6 +80,7 @@ def _settings_module(directory: Path, name: str, overrides: Mapping[str, Any]) -
         "from config.settings import *  # noqa: F403",
         "",
     ]
+    lines += [f"import {preloaded}  # noqa: E402, F401" for preloaded in preload]
     lines += [f"{key} = {value!r}" for key, value in overrides.items()]
     (directory / f"{module}.py").write_text("\n".join(lines) + "\n")
     return module
@@ -88,18 +94,19 @@ class Worker:
         name: str,
         log: Path,
         *,
-        queues: Iterable[str] = ("bulk",),
+        queues: Iterable[str] = (BULK_QUEUE,),
         concurrency: int = 2,
         pool: str = "prefork",
         env: Mapping[str, str] | None = None,
         settings: Mapping[str, Any] | None = None,
+        preload: Iterable[str] = (),
     ) -> None:
         self.name = name
         self.hostname = f"{name}@{socket.gethostname()}"
         self.log = log
         environment = {**os.environ, "DATABASE_URL": worker_database_url(), "CELERY_TASK_ALWAYS_EAGER": "0", **(env or {})}
-        if settings:
-            module = _settings_module(log.parent, name, settings)
+        if settings or preload:
+            module = _settings_module(log.parent, name, settings or {}, preload)
             environment["DJANGO_SETTINGS_MODULE"] = module
             environment["PYTHONPATH"] = os.pathsep.join([str(log.parent), str(ROOT), environment.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         self.handle = log.open("w")
@@ -173,6 +180,29 @@ def broker_pending(queue: str) -> tuple[int, int]:
     """(messages waiting in ``queue``, messages delivered but not yet acknowledged, any queue)."""
     client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
     return int(client.llen(queue)), int(client.hlen("unacked"))
+
+
+def sessions_waiting_for_a_lock() -> int:
+    """Other sessions on this test database blocked on a lock (an advisory lock, a row another session holds)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND wait_event_type = 'Lock'"""
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def transactions_open_elsewhere() -> int:
+    """Other sessions on this test database inside a transaction (a worker's, until it commits or its
+    backend notices the worker was killed and rolls back)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()
+               AND backend_type = 'client backend' AND xact_start IS NOT NULL"""
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
 
 
 def wait_until(condition: Callable[[], object], *, timeout: float, message: Callable[[], str] | str, every: float = 0.1) -> None:

@@ -15,10 +15,8 @@ from backoffice.models import Case, Compensation
 from backoffice.services.approvals import ApprovalRefused, approval_approve
 from backoffice.services.cases import case_open_or_join
 from backoffice.services.compensation import CompensationRefused, compensation_request
-from tests.backoffice.helpers import make_staff
-from tests.conftest import make_customer
+from tests.factories import fund_wallet, make_card, make_customer, make_staff, make_terminal, payment_code_for
 from tests.helpers import race as race_threads
-from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
 from wallet.models import GatewayCharge, TopUp, Transfer, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger_audit import ledger_verify
@@ -26,10 +24,6 @@ from wallet.services.payments import payment_redeem
 from wallet.services.topups import topup_card
 
 PARALLEL = 8
-
-
-def staff(email: str, role: str) -> User:
-    return make_staff(email, role, totp=False)
 
 
 def race(attempts: list[Callable[[], object]]) -> Counter[str]:
@@ -62,8 +56,8 @@ def assert_paid_once(customer: User, topup: TopUp) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_b04_supervisors_approving_at_once_pay_once() -> None:
-    analyst = staff("fraud@anzenpay.example", "fraud_analyst")
-    checkers = [staff(f"sup{i}@anzenpay.example", "supervisor") for i in range(PARALLEL)]
+    analyst = make_staff("fraud@anzenpay.example", "fraud_analyst", totp=False)
+    checkers = [make_staff(f"sup{i}@anzenpay.example", "supervisor", totp=False) for i in range(PARALLEL)]
     customer, case, topup = drained_customer(analyst)
     requested = compensation_request(case=case, reason="Drained on 07-03", acting_user=analyst)
 
@@ -76,8 +70,8 @@ def test_b04_supervisors_approving_at_once_pay_once() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_b02_requests_racing_for_one_case_request_once() -> None:
-    analysts = [staff(f"fraud{i}@anzenpay.example", "fraud_analyst") for i in range(PARALLEL)]
-    checker = staff("sup@anzenpay.example", "supervisor")
+    analysts = [make_staff(f"fraud{i}@anzenpay.example", "fraud_analyst", totp=False) for i in range(PARALLEL)]
+    checker = make_staff("sup@anzenpay.example", "supervisor", totp=False)
     customer, case, topup = drained_customer(analysts[0])
 
     outcomes = race([partial(compensation_request, case=case, reason="Drained", acting_user=analyst) for analyst in analysts])
@@ -94,8 +88,8 @@ def test_b02_requests_racing_for_one_case_request_once() -> None:
 @pytest.mark.django_db(transaction=True)
 def test_b02_a_request_racing_an_approval_pays_once() -> None:
     """While one supervisor pays a case, analysts ask again for it: nothing is requested twice or paid twice."""
-    analysts = [staff(f"fraud{i}@anzenpay.example", "fraud_analyst") for i in range(PARALLEL - 1)]
-    checker = staff("sup@anzenpay.example", "supervisor")
+    analysts = [make_staff(f"fraud{i}@anzenpay.example", "fraud_analyst", totp=False) for i in range(PARALLEL - 1)]
+    checker = make_staff("sup@anzenpay.example", "supervisor", totp=False)
     customer, case, topup = drained_customer(analysts[0])
     requested = compensation_request(case=case, reason="Drained", acting_user=analysts[0])
 

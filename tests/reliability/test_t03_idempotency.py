@@ -23,8 +23,8 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tests.api_clients import customer_client, issue_code, post_money, terminal_client
-from tests.conftest import make_customer
-from tests.money import fund_wallet, make_card, make_terminal
+from tests.factories import funded_customer, make_card, make_customer, make_terminal
+from tests.helpers import connections_for_threads
 from wallet.models import GatewayCharge, IdempotencyRecord, Payment, TopUp, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger_audit import ledger_verify
@@ -35,10 +35,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def parallelism() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT current_setting('max_connections')::int - (SELECT count(*) FROM pg_stat_activity)")
-        free = int(cursor.fetchone()[0])
-    return max(8, min(REQUESTS, free - 10))
+    """Requests in flight at once: within the connection budget (tests/helpers.py)."""
+    return connections_for_threads(REQUESTS)
 
 
 Answer = tuple[int, str, bool]
@@ -73,14 +71,14 @@ def assert_one_answer(answers: list[Answer], status: int) -> dict[str, Any]:
     return dict(json.loads(answers[0][1]))
 
 
-def funded_customer(email: str, amount: int) -> tuple[User, APIClient]:
-    user = make_customer(email)
-    fund_wallet(user, amount)
+def funded_customer_app(email: str, amount_yen: int) -> tuple[User, APIClient]:
+    """A customer with money in the wallet, and their phone app signed in."""
+    user = funded_customer(email, amount_yen)
     return user, customer_client(user)
 
 
 def test_t03_same_key_100_times_in_parallel_pays_once_with_100_identical_answers() -> None:
-    user, app = funded_customer("t3-pay@example.jp", 10_000)
+    user, app = funded_customer_app("t3-pay@example.jp", 10_000)
     terminal, key = make_terminal()
     body = {"code": issue_code(app), "amount_yen": 1_000, "description": "Bento"}
 
@@ -100,7 +98,7 @@ def test_t03_same_key_100_times_in_parallel_pays_once_with_100_identical_answers
 
 
 def test_t03_same_key_with_two_amounts_in_parallel_has_one_effect_and_the_rest_refused() -> None:
-    user, app = funded_customer("t3-mixed@example.jp", 10_000)
+    user, app = funded_customer_app("t3-mixed@example.jp", 10_000)
     _terminal, key = make_terminal()
     code = issue_code(app)
 

@@ -3,15 +3,22 @@
 10,000 approved bank claims (seeded set-based, tests/refunds/seeding.py). The scheduled
 job ``refunds.tasks.payout_batches_build`` (force) is published once to the broker; a
 real worker on the ``payouts`` queue takes it and is killed with SIGKILL of its whole
-process group at a random point of the build's transaction (a random delay after the
-build took its advisory lock, up to the build's duration measured beforehand in a
-rolled-back transaction), then a new worker takes over, 20 times. Nothing acknowledges
-the message, so Redis hands it to the next worker once the (short, for the test)
-visibility timeout has passed. A last worker is then left to finish. Each next worker is
-started while the current one works and switched to ``payouts`` when it is killed, so
-the 20 cycles are not bound by Celery's start-up.
+process group at a random point of the build's transaction, then a new worker takes
+over, 20 times. A last worker is then left to finish.
 
-Pass: every approved claim is in the batches' files exactly once (each stored file
+Every kill lands inside the build's transaction because the test makes it so, not by
+timing. The killed workers load tests/reliability/build_pause.py: the build signals
+(``build_checkpoint``) when it holds its advisory lock, and stops for good at its last
+checkpoint before the commit. The test waits for the first signal, lets a random delay
+pass (up to the build's duration measured beforehand in a rolled-back transaction) and
+kills: mid-statement somewhere in the build, or held just before its commit when the
+delay outlasted it, however slow the machine. Nothing acknowledges the message, so the
+next worker takes it (Redis puts it back after the short, for the test, visibility
+timeout). Each next worker is started while the current one works and switched to
+``payouts`` when it is killed, so the 20 cycles are not bound by Celery's start-up.
+
+Pass: every kill inside the build's transaction, nothing committed before the last
+worker; every approved claim is in the batches' files exactly once (each stored file
 parsed with ``read_transfer_file``; customer code 1 is the payout id, which names the
 claim), 0 duplicate, 0 missing, the trailers' totals equal the approved total, every
 claim scheduled, ``ledger_check`` clean.
@@ -38,6 +45,7 @@ from refunds.models import BankDetails, Payout, PayoutBatch, RefundClaim
 from refunds.services.payouts import payout_batch_build, zengin_originator
 from refunds.zengin.transfer_file import read_transfer_file
 from tests.refunds.seeding import approved_bank_claims_seed
+from tests.reliability.build_pause import CHECKPOINTS_ENV, HOLD_ENV, checkpoint_reached
 from tests.reliability.celery_workers import Worker, broker_pending, redelivery_settings, wait_until, workers_running
 from wallet.services.ledger_audit import ledger_verify
 
@@ -53,6 +61,8 @@ TASK = "refunds.tasks.payout_batches_build"
 # find nothing left to build: the redelivery T5 is about, harmless here too.
 VISIBILITY_TIMEOUT = 2.0
 WORKER_SETTINGS = redelivery_settings(VISIBILITY_TIMEOUT)
+# The killed workers' builds stop for good here, after everything is written and before the commit.
+HELD_AT = "built"
 
 
 class _Rollback(Exception):
@@ -106,13 +116,36 @@ def _sessions_gone() -> bool:
     )
 
 
-def _worker(name: str, directory: Path) -> Worker:
-    """A worker that consumes nothing yet (a queue under ``payouts*`` that nobody publishes to)."""
-    return Worker(name, directory / f"{name}.log", queues=("payouts-standby",), concurrency=1, settings=WORKER_SETTINGS)
+def _checkpoints(directory: Path, name: str) -> Path:
+    return directory / f"{name}-checkpoints"
 
 
-def _wait_build_started(worker: Worker) -> None:
-    wait_until(_build_running, timeout=60, message=lambda: f"seed={SEED}: no build started:\n{worker.text()[-3000:]}", every=0.01)
+def _worker(name: str, directory: Path, *, hold: bool = True) -> Worker:
+    """A worker that consumes nothing yet (a queue under ``payouts*`` that nobody publishes to). Its builds
+    signal their checkpoints into ``_checkpoints(directory, name)`` and, with ``hold``, stop for good at the
+    last one before the commit (tests/reliability/build_pause.py)."""
+    env = {CHECKPOINTS_ENV: str(_checkpoints(directory, name))}
+    if hold:
+        env[HOLD_ENV] = HELD_AT
+    return Worker(
+        name,
+        directory / f"{name}.log",
+        queues=("payouts-standby",),
+        concurrency=1,
+        settings=WORKER_SETTINGS,
+        preload=("tests.reliability.build_pause",),
+        env=env,
+    )
+
+
+def _wait_build_started(worker: Worker, directory: Path) -> None:
+    """The worker's build took its advisory lock: its transaction is open."""
+    wait_until(
+        lambda: checkpoint_reached(_checkpoints(directory, worker.name), "locked"),
+        timeout=60,
+        message=lambda: f"seed={SEED}: no build started:\n{worker.text()[-3000:]}",
+        every=0.01,
+    )
 
 
 def _wait_received(worker: Worker) -> None:
@@ -149,18 +182,18 @@ def test_t04_payout_batch_survives_20_kills_with_nothing_duplicated_or_missed(wo
         worker = standby
         worker.wait_ready()
         worker.consume("payouts")
-        standby = _worker("t4-last" if number == KILLS - 1 else f"t4-{number + 1:02d}", tmp_path)
+        last_one = number == KILLS - 1
+        standby = _worker("t4-last" if last_one else f"t4-{number + 1:02d}", tmp_path, hold=not last_one)
         workers.append(standby)
         committed_before = PayoutBatch.objects.exists()
-        queued, unacked = broker_pending("payouts")
-        if queued or unacked:
-            # The message of the killed worker comes back once its visibility timeout has passed;
-            # the kill lands at a random point of the build's transaction.
-            _wait_received(worker)
-            deliveries += len(worker.received(TASK))
-            _wait_build_started(worker)
-        delay = rng.uniform(0.0, 0.95) * build_seconds
-        time.sleep(delay)
+        # The message of the killed worker comes back (at once if Redis already put it back in the queue, else
+        # once its visibility timeout has passed); the kill lands at a random point of the build's transaction.
+        _wait_received(worker)
+        deliveries += len(worker.received(TASK))
+        _wait_build_started(worker, tmp_path)
+        delay = rng.uniform(0.0, 1.0) * build_seconds
+        time.sleep(delay)  # the random kill point; the hold before the commit keeps it inside the build
+        held = checkpoint_reached(_checkpoints(tmp_path, worker.name), HELD_AT)
         in_transaction = _build_running()
         worker.kill()
         wait_until(_sessions_gone, timeout=30, message=f"seed={SEED}: the killed worker's transaction stayed open")
@@ -174,7 +207,7 @@ def test_t04_payout_batch_survives_20_kills_with_nothing_duplicated_or_missed(wo
         else:
             outcome = "before the build's transaction"
         outcomes[outcome] += 1
-        kills.append(f"{delay:.2f}s:{outcome.split()[0]}")
+        kills.append(f"{delay:.2f}s:{'held-before-commit' if held else 'mid-build'}:{outcome.split()[0]}")
 
     last = standby
     last.wait_ready()
@@ -228,9 +261,9 @@ def test_t04_payout_batch_survives_20_kills_with_nothing_duplicated_or_missed(wo
         f"T4: seed={SEED} claims={CLAIMS} kills={KILLS} ({', '.join(f'{n} {what}' for what, n in outcomes.items())}) "
         f"build_s≈{build_seconds:.1f} deliveries={deliveries} batches={len(batches)} payouts={len(payouts)} "
         f"records={len(codes)} duplicates={duplicates} missing={len(missing)} total_yen={trailer_total} "
-        f"approved_yen={seeded.total_yen} ledger_ok={report.ok}\nT4: kills (delay after the build's lock: where) {' '.join(kills)}\n"
+        f"approved_yen={seeded.total_yen} ledger_ok={report.ok}\nT4: kills (delay after the build's lock:where:outcome) {' '.join(kills)}\n"
     )
-    assert in_build > 0, f"seed={SEED}: no kill landed inside the build ({dict(outcomes)})"
+    assert in_build == KILLS, f"seed={SEED}: every kill must land inside the build's transaction ({dict(outcomes)})"
     assert unknown_codes == [], f"seed={SEED}: customer codes naming no payout: {unknown_codes[:10]}"
     assert duplicates == 0, f"seed={SEED}"
     assert not missing, f"seed={SEED}: {len(missing)} claims missing, e.g. {sorted(missing)[:10]}"

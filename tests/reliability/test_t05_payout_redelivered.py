@@ -22,7 +22,6 @@ the work is done): nothing changes. One ledger transfer for the release througho
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +36,15 @@ from refunds.services.payouts import payout_batch_release_request
 from refunds.zengin.transfer_file import read_transfer_file
 from tests.backoffice.helpers import make_staff
 from tests.refunds.seeding import approved_bank_claims_seed
-from tests.reliability.celery_workers import Worker, broker_pending, redelivery_settings, wait_until, worker_database_url, workers_running
+from tests.reliability.celery_workers import (
+    Worker,
+    broker_pending,
+    redelivery_settings,
+    sessions_waiting_for_a_lock,
+    wait_until,
+    worker_database_url,
+    workers_running,
+)
 from wallet.models import Transfer
 from wallet.services.ledger_audit import ledger_verify
 
@@ -74,10 +81,15 @@ def _redelivered_while_running(workers: list[Worker], gate: psycopg.Connection, 
     first, second = workers
     first.consume("payouts")
     wait_until(lambda: first.received(task), timeout=30, message=lambda: f"A never got {task}:\n{first.text()[-3000:]}")
-    time.sleep(VISIBILITY_TIMEOUT + 0.5)  # A is still blocked: Redis puts the message back
+    wait_until(
+        lambda: sessions_waiting_for_a_lock() == 1, timeout=30, message=lambda: f"A did not block on the gate:\n{first.text()[-3000:]}"
+    )
+    # A is blocked and never acknowledges: once the visibility timeout has passed Redis puts the message back, for B.
     second.consume("payouts")
     wait_until(lambda: second.received(task), timeout=30, message=lambda: f"B never got {task}:\n{second.text()[-3000:]}")
-    time.sleep(0.5)  # B is blocked on the gate too
+    wait_until(
+        lambda: sessions_waiting_for_a_lock() == 2, timeout=30, message=lambda: f"B did not block on the gate:\n{second.text()[-3000:]}"
+    )
     assert not first.succeeded(task) and not second.succeeded(task), "the gate did not hold the task"
     gate.rollback()
     gate.execute("SELECT pg_advisory_unlock_all()")
@@ -134,7 +146,13 @@ def test_t05_redelivered_build_and_delivery_have_one_effect(workers: list[Worker
         approval_approve(approval=approval, checker=checker)
         batch.refresh_from_db()
         assert batch.state == PayoutBatch.State.RELEASED
-        assert broker_pending("payouts")[0] == 1
+        # A worker that stopped consuming may still have had a read of the queue waiting: it receives the
+        # message published now and puts it back ("Requeuing undeliverable message"), so wait for it there.
+        wait_until(
+            lambda: broker_pending("payouts") == (1, 0),
+            timeout=30,
+            message=lambda: f"the delivery was not queued: {broker_pending('payouts')}",
+        )
         gate.execute("SELECT id FROM refunds_payoutbatch WHERE id = %s FOR UPDATE", [batch.pk])
         deliver_deliveries = _redelivered_while_running(workers, gate, DELIVER)
     after_redelivery = _effects(outbox)

@@ -26,7 +26,7 @@ from backoffice.selectors.mass_reset import NOTICE_KIND, population_missed
 from backoffice.services.approvals import approval_approve
 from backoffice.services.mass_reset import mass_reset_request
 from tests.backoffice.helpers import make_staff
-from tests.reliability.celery_workers import Worker, workers_running
+from tests.reliability.celery_workers import Worker, transactions_open_elsewhere, wait_until, workers_running
 from wallet.api.authentication import api_token_issue
 from wallet.models import ApiToken, Entry, LedgerAccount, Notification, Transfer, User, UserSession
 from wallet.services.ledger import Leg, system_account, transfer_post
@@ -128,12 +128,14 @@ def test_t12_mass_reset_killed_midway_resumes_with_nothing_missed(workers: list[
         assert time.monotonic() < deadline, f"the job did not progress:\n{first.log.read_text()[-3000:]}"
         time.sleep(0.02)
     first.kill()
-    # A COMMIT the worker had already sent may still land; a batch it was running is rolled back.
-    time.sleep(1)
+    # A COMMIT the worker had already sent may still land; a batch it was running is rolled back once its
+    # backend notices the worker is gone. After that no session but this test's is on the database.
+    wait_until(lambda: transactions_open_elsewhere() == 0, timeout=30, message="the killed worker's transaction stayed open")
     killed_at = _job(job.pk)
     assert killed_at.state == MassReset.State.RUNNING, "the job finished before the worker was killed"
     assert killed_at.accounts_reset < ACCOUNTS
-    time.sleep(2)  # nobody works on it now
+    # Nobody works on it now: no worker runs, and the job row stays where the kill left it.
+    assert not first.alive and transactions_open_elsewhere() == 0
     stalled = _job(job.pk)
     assert (stalled.accounts_reset, stalled.last_user_id) == (killed_at.accounts_reset, killed_at.last_user_id)
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import secrets
-
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -9,24 +7,13 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
-from ..models import ApiToken, KnownDevice, User, secret_digest
+from ..models import ApiToken, User
+from ..services.api_tokens import api_token_digest, api_token_issue
+
+# ``api_token_issue`` lives in the service layer; it is re-exported for the callers (and tests) that import it from here.
+__all__ = ["ApiTokenAuthentication", "ApiTokenAuthenticationScheme", "api_token_issue"]
 
 _TOUCH_SECONDS = 60
-
-
-def api_token_issue(*, user: User, label: str, second_factor: bool, device: KnownDevice | None = None) -> tuple[ApiToken, str]:
-    """Create a token and return it with the only clear copy of its key."""
-    key = "anz_" + secrets.token_urlsafe(32)
-    now = timezone.now()
-    token = ApiToken.objects.create(
-        user=user,
-        key_digest=secret_digest(key, purpose="api-token"),
-        key_prefix=key[:8],
-        label=label[:100],
-        device=device,
-        second_factor_at=now if second_factor else None,
-    )
-    return token, key
 
 
 class ApiTokenAuthentication(BaseAuthentication):
@@ -42,7 +29,7 @@ class ApiTokenAuthentication(BaseAuthentication):
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed("Invalid Authorization header.")
         key = parts[1].decode("latin-1")
-        token = ApiToken.objects.select_related("user").filter(key_digest=secret_digest(key, purpose="api-token")).first()
+        token = ApiToken.objects.select_related("user").filter(key_digest=api_token_digest(key)).first()
         now = timezone.now()
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")

@@ -46,7 +46,14 @@ class CanManageFactors(BasePermission):
 
 
 def _first_factor_refused(refused: FirstFactorRefused) -> Response:
-    status_code = {"proof_required": 403, "staff": 403, "frozen": 403, "no_verified_phone": 409, "too_many": 429}.get(refused.code, 400)
+    statuses: dict[str, int] = {
+        FirstFactorRefused.Code.PROOF_REQUIRED: 403,
+        FirstFactorRefused.Code.STAFF: 403,
+        FirstFactorRefused.Code.FROZEN: 403,
+        FirstFactorRefused.Code.NO_VERIFIED_PHONE: 409,
+        FirstFactorRefused.Code.TOO_MANY: 429,
+    }
+    status_code = statuses.get(refused.code, 400)
     return Response({"detail": refused.message, "code": refused.code}, status=status_code)
 
 

@@ -45,8 +45,12 @@ from .serializers import (
 )
 from .throttles import ScopedRateThrottle
 
-REFUSAL_STATUS = {"invalid": 401, "locked": 429, "channel_disabled": 503}
-REFUSAL_CODE = {"invalid": "invalid_credentials", "locked": "locked", "channel_disabled": "channel_disabled"}
+REFUSAL_STATUS: dict[str, int] = {LoginRefused.Code.INVALID: 401, LoginRefused.Code.LOCKED: 429, LoginRefused.Code.CHANNEL_DISABLED: 503}
+REFUSAL_CODE: dict[str, str] = {
+    LoginRefused.Code.INVALID: ApiAuthError.Code.INVALID_CREDENTIALS,
+    LoginRefused.Code.LOCKED: LoginRefused.Code.LOCKED,
+    LoginRefused.Code.CHANNEL_DISABLED: LoginRefused.Code.CHANNEL_DISABLED,
+}
 
 BAD_REQUEST = OpenApiResponse(OpenApiTypes.OBJECT, description="The request body is not valid: field name → list of messages.")
 UNAUTHENTICATED = OpenApiResponse(ErrorSerializer, description="No token, or the token is invalid, idle too long or revoked.")
@@ -110,7 +114,7 @@ class LoginView(AuthThrottledView):
                 request=request._request, email=data["email"], password=data["password"], device_id=data.get("device_id") or None
             )
         except LoginRefused as exc:
-            if exc.code == "invalid":
+            if exc.code == LoginRefused.Code.INVALID:
                 return self._invalid(email=data["email"], device_id=data.get("device_id") or None, message=exc.message)
             return Response({"detail": exc.message, "code": REFUSAL_CODE.get(exc.code, exc.code)}, status=REFUSAL_STATUS.get(exc.code, 401))
         body: dict[str, Any]
@@ -162,7 +166,9 @@ class LoginView(AuthThrottledView):
             return Response(body, status=401)
         if security_reset_in_effect():
             message = f"{message} {reset_notice_message()}"
-        return Response({"detail": message, "code": REFUSAL_CODE["invalid"]}, status=REFUSAL_STATUS["invalid"])
+        return Response(
+            {"detail": message, "code": REFUSAL_CODE[LoginRefused.Code.INVALID]}, status=REFUSAL_STATUS[LoginRefused.Code.INVALID]
+        )
 
 
 class VerifyView(AuthThrottledView):

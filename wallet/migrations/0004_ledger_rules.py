@@ -74,15 +74,13 @@ DEFAULT_LIMITS = [
 
 
 def triggers_forward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        # Through the cursor without parameters, so the '%' placeholders of RAISE reach PL/pgSQL as written.
-        with schema_editor.connection.cursor() as cursor:
-            cursor.execute(FORWARD)
+    # Through the cursor without parameters, so the '%' placeholders of RAISE reach PL/pgSQL as written.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(FORWARD)
 
 
 def triggers_backward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(BACKWARD)
+    schema_editor.execute(BACKWARD)
 
 
 def rows_forward(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:

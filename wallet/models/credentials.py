@@ -33,7 +33,7 @@ class BackupCodeDevice(ThrottlingMixin, Device):
         verbose_name = _("backup code set")
 
     def get_throttle_factor(self) -> int:
-        return int(getattr(settings, "OTP_TOTP_THROTTLE_FACTOR", 1))
+        return int(settings.OTP_TOTP_THROTTLE_FACTOR)
 
     def verify_token(self, token: object) -> bool:
         code = "".join(str(token or "").split()).replace("-", "").lower()

@@ -7,12 +7,15 @@ S02: a password or email change ends every other session and API token.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..errors import Refused
 from ..models import AuthEvent, User, normalize_email, validate_ascii_email
 from ..request_meta import RequestMeta
 from ..tokens import signed_payload_read
@@ -29,8 +32,11 @@ EMAIL_CHANGE_REFUSED = _(
 )
 
 
-class EmailChangeRefused(Exception):
-    pass
+class EmailChangeRefused(Refused):
+    """The email change link cannot be used; one wording for every reason (``EMAIL_CHANGE_REFUSED``)."""
+
+    class Code(StrEnum):
+        LINK_INVALID = "link_invalid"
 
 
 def password_change(*, user: User, current_password: str, new_password: str, meta: RequestMeta, keep_session_key: str | None) -> None:
@@ -78,17 +84,17 @@ def email_change_confirm(*, user: User, token: str, meta: RequestMeta, keep_sess
     so it works once. Raises ``EmailChangeRefused`` (one wording) otherwise."""
     payload = email_change_payload(token=token)
     if payload is None or payload.get("uid") != user.pk:
-        raise EmailChangeRefused
+        raise EmailChangeRefused(EmailChangeRefused.Code.LINK_INVALID, EMAIL_CHANGE_REFUSED)
     old, new = str(payload.get("old") or ""), normalize_email(str(payload.get("new") or ""))
     try:
         validate_ascii_email(new)
     except ValidationError as exc:
-        raise EmailChangeRefused from exc
+        raise EmailChangeRefused(EmailChangeRefused.Code.LINK_INVALID, EMAIL_CHANGE_REFUSED) from exc
     try:
         with transaction.atomic():
             locked = User.objects.select_for_update().get(pk=user.pk)
             if locked.email != old or not new or User.objects.filter(email=new).exclude(pk=locked.pk).exists():
-                raise EmailChangeRefused
+                raise EmailChangeRefused(EmailChangeRefused.Code.LINK_INVALID, EMAIL_CHANGE_REFUSED)
             locked.email = new
             locked.email_verified_at = timezone.now()
             locked.save(update_fields=["email", "email_verified_at"])
@@ -97,5 +103,5 @@ def email_change_confirm(*, user: User, token: str, meta: RequestMeta, keep_sess
             notification_enqueue(user=locked, kind="email_changed", context={"old_email": old, "new_email": new}, to_address=old)
             credentials_revoke(user=user, keep_session_key=keep_session_key)
     except IntegrityError as exc:  # the address was taken between the check and the write
-        raise EmailChangeRefused from exc
+        raise EmailChangeRefused(EmailChangeRefused.Code.LINK_INVALID, EMAIL_CHANGE_REFUSED) from exc
     return new

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
 from django.db import transaction
@@ -22,10 +23,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ..api.authentication import api_token_issue
+from ..errors import Refused
+from ..field_length import fit
 from ..models import ApiToken, AuthEvent, KnownDevice, User
 from ..request_meta import RequestMeta
 from ..tokens import signed_payload_make, signed_payload_read
+from .api_tokens import api_token_issue
 from .auth_events import auth_event_record
 from .code_throttle import CodeSource, code_check_allowed
 from .first_factor import (
@@ -47,14 +50,21 @@ CHALLENGE_MAX_AGE_SECONDS = 5 * 60
 SECOND_FACTOR_METHODS = ["totp", "backup_code"]
 
 
-class ApiAuthError(Exception):
+class ApiAuthError(Refused):
     """A refused step. ``code`` is machine-readable, ``message`` is for people."""
 
+    class Code(StrEnum):
+        CHALLENGE_INVALID = "challenge_invalid"
+        INVALID_CODE = "invalid_code"
+        INVALID_CREDENTIALS = "invalid_credentials"
+        NO_ENROLMENT = "no_enrolment"
+        NOT_NEEDED = "not_needed"
+        THROTTLED = "throttled"
+
+    status: int
+
     def __init__(self, code: str, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+        super().__init__(code, message, status=status)
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ class LoginStarted:
 
 
 def _label(meta: RequestMeta) -> str:
-    return (meta.user_agent or "app")[:100]
+    return fit(ApiToken, "label", meta.user_agent or "app")
 
 
 def api_device_id(device_id: str | None) -> tuple[str, bool]:
@@ -104,7 +114,7 @@ def api_login_start(*, request: HttpRequest, email: str, password: str, device_i
 
 def _challenge_user(challenge: str) -> tuple[User, str | None]:
     data = signed_payload_read(challenge or "", salt=CHALLENGE_SALT, max_age_seconds=CHALLENGE_MAX_AGE_SECONDS)
-    expired = ApiAuthError("challenge_invalid", _("This sign-in has expired. Start again with your email and password."))
+    expired = ApiAuthError(ApiAuthError.Code.CHALLENGE_INVALID, _("This sign-in has expired. Start again with your email and password."))
     if data is None:
         raise expired
     uid = data.get("uid")
@@ -124,13 +134,15 @@ def api_login_verify(*, challenge: str, code: str, meta: RequestMeta) -> tuple[A
     if second_factor_verify(user=user, code=code, meta=meta, purpose="api_login", source=source) is None:
         if not code_check_allowed(user=user, source=source):
             raise ApiAuthError(
-                "throttled", _("Too many wrong codes from here. Wait 15 minutes, or sign in on a device you have used before."), 429
+                ApiAuthError.Code.THROTTLED,
+                _("Too many wrong codes from here. Wait 15 minutes, or sign in on a device you have used before."),
+                429,
             )
-        raise ApiAuthError("invalid_code", _("The code is not valid. Wait for a new code and try again."))
+        raise ApiAuthError(ApiAuthError.Code.INVALID_CODE, _("The code is not valid. Wait for a new code and try again."))
     try:
         decision = login_risk_check(user=user, device_id=device_id, meta=meta)
     except LoginRefused as refusal:
-        raise ApiAuthError("invalid_credentials", refusal.message, status=401) from None
+        raise ApiAuthError(ApiAuthError.Code.INVALID_CREDENTIALS, refusal.message, status=401) from None
     with transaction.atomic():
         transaction.on_commit(partial(risk_record, decision=decision))
         device, _is_new = device_login_record(user=user, device_id=device_id, meta=meta)
@@ -145,8 +157,8 @@ def api_step_up(*, user: User, token: ApiToken, code: str, meta: RequestMeta) ->
     source = CodeSource(ip=meta.ip, known_device=known)
     if second_factor_verify(user=user, code=code, meta=meta, purpose="step_up", source=source) is None:
         if not code_check_allowed(user=user, source=source):
-            raise ApiAuthError("throttled", _("Too many wrong codes from here. Wait 15 minutes and try again."), 429)
-        raise ApiAuthError("invalid_code", _("The code is not valid. Wait for a new code and try again."), status=400)
+            raise ApiAuthError(ApiAuthError.Code.THROTTLED, _("Too many wrong codes from here. Wait 15 minutes and try again."), 429)
+        raise ApiAuthError(ApiAuthError.Code.INVALID_CODE, _("The code is not valid. Wait for a new code and try again."), status=400)
     now = timezone.now()
     with transaction.atomic():
         ApiToken.objects.filter(pk=token.pk).update(step_up_at=now)
@@ -175,11 +187,13 @@ def api_totp_enrolment_confirm(*, user: User, token: ApiToken, code: str, meta: 
     becomes a full one, since the user has just proved the factor with it."""
     pending = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-pk").first()
     if pending is None:
-        raise ApiAuthError("no_enrolment", _("There is no enrolment in progress. Start one first."), 409)
+        raise ApiAuthError(ApiAuthError.Code.NO_ENROLMENT, _("There is no enrolment in progress. Start one first."), 409)
     with transaction.atomic():
         device = customer_totp_enrolment_confirm(user=user, device_id=pending.pk, code=code, proof=token_contact_proof(token), meta=meta)
         if device is None:
-            raise ApiAuthError("invalid_code", _("The code is not valid. Check the time on your phone and enter the newest code."), 400)
+            raise ApiAuthError(
+                ApiAuthError.Code.INVALID_CODE, _("The code is not valid. Check the time on your phone and enter the newest code."), 400
+            )
         now = timezone.now()
         ApiToken.objects.filter(pk=token.pk).update(second_factor_at=now, step_up_at=now, contact_proven_at=None)
         token.second_factor_at = token.step_up_at = now
@@ -193,12 +207,14 @@ def api_totp_enrolment_confirm(*, user: User, token: ApiToken, code: str, meta: 
 def api_contact_proof_send(*, user: User, meta: RequestMeta) -> None:
     """A13: a code by SMS to the verified phone on record. Raises ``FirstFactorRefused``."""
     if user_has_second_factor(user):
-        raise ApiAuthError("not_needed", _("Your account already has a second factor. Use /auth/step-up/ instead."), 409)
+        raise ApiAuthError(ApiAuthError.Code.NOT_NEEDED, _("Your account already has a second factor. Use /auth/step-up/ instead."), 409)
     contact_proof_sms_send(user=user, meta=meta)
 
 
 def api_contact_proof_verify(*, user: User, token: ApiToken, code: str, meta: RequestMeta) -> None:
     proven = contact_proof_sms_verify(user=user, code=code, meta=meta)
     if proven is None:
-        raise ApiAuthError("invalid_code", _("That code is not right, or it has expired or been used. Ask for a new code."), 400)
+        raise ApiAuthError(
+            ApiAuthError.Code.INVALID_CODE, _("That code is not right, or it has expired or been used. Ask for a new code."), 400
+        )
     token_contact_proof_mark(token=token, proven=proven)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from ..field_length import fit
 from ..models import AuthEvent, User
 from ..request_meta import RequestMeta
 
@@ -22,7 +23,7 @@ def auth_event_record(
     event = AuthEvent.objects.create(
         user=user,
         kind=kind,
-        claimed_identifier=claimed_identifier[:254],
+        claimed_identifier=fit(AuthEvent, "claimed_identifier", claimed_identifier),
         ip=meta.ip,
         user_agent=meta.user_agent,
         channel=meta.channel,

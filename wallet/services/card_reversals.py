@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from ..field_length import fit
 from ..models import CardReversal, TopUp
 
 logger = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def card_reversals_sync() -> int:
                 topup=topup,
                 charge_id=reversal.charge_id,
                 amount_yen=reversal.amount_yen,
-                reason=reversal.reason[:64],
+                reason=fit(CardReversal, "reason", reversal.reason),
                 reversed_at=reversal.reversed_at,
             )
         )

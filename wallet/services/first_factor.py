@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
@@ -35,6 +36,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..adapters.sms import SmsDeliveryError, sms_send
+from ..errors import Refused
 from ..models import AccountFreeze, ApiToken, AuthEvent, BackupCodeDevice, ContactProof, User, secret_digest
 from ..request_meta import RequestMeta
 from ..tokens import signed_payload_make, signed_payload_read
@@ -59,13 +61,16 @@ VIA_SMS = ContactProof.Channel.SMS.value
 VIA_EMAIL = ContactProof.Channel.EMAIL.value
 
 
-class FirstFactorRefused(Exception):
-    """``code``: staff, frozen, case_open, proof_required, no_verified_phone, too_many, sms_failed. ``message`` is for people."""
+class FirstFactorRefused(Refused):
+    """A first factor may not be enrolled now; ``code`` says why, ``message`` is for people."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        FROZEN = "frozen"
+        NO_VERIFIED_PHONE = "no_verified_phone"
+        PROOF_REQUIRED = "proof_required"
+        SMS_FAILED = "sms_failed"
+        STAFF = "staff"
+        TOO_MANY = "too_many"
 
 
 @dataclass(frozen=True)
@@ -102,7 +107,7 @@ def first_factor_blocked_reason(user: User) -> str | None:
     return None
 
 
-def _refuse(*, user: User, meta: RequestMeta, code: str, message: str) -> FirstFactorRefused:
+def _refuse(*, user: User, meta: RequestMeta, code: FirstFactorRefused.Code, message: str) -> FirstFactorRefused:
     auth_event_record(kind=AuthEvent.Kind.FACTOR_ENROLMENT_REFUSED, meta=meta, user=user, detail={"reason": code})
     return FirstFactorRefused(code, message)
 
@@ -111,7 +116,7 @@ def _staff_refusal(user: User, meta: RequestMeta) -> FirstFactorRefused:
     return _refuse(
         user=user,
         meta=meta,
-        code="staff",
+        code=FirstFactorRefused.Code.STAFF,
         message=_("Staff accounts set up their authenticator only through the staff enrolment link an administrator sends."),
     )
 
@@ -125,10 +130,10 @@ def first_factor_enrolment_check(*, user: User, proof: ContactProven | None, met
         return
     blocked = first_factor_blocked_reason(user)
     if blocked:
-        raise _refuse(user=user, meta=meta, code="frozen", message=blocked)
+        raise _refuse(user=user, meta=meta, code=FirstFactorRefused.Code.FROZEN, message=blocked)
     if proof is None or not proof.is_fresh():
         raise FirstFactorRefused(
-            "proof_required",
+            FirstFactorRefused.Code.PROOF_REQUIRED,
             _("Before you set up an authenticator, confirm it is you with a code sent to your phone or a link sent to your email."),
         )
 
@@ -139,7 +144,7 @@ def first_factor_enrolment_check(*, user: User, proof: ContactProven | None, met
 def _send_limit_check(user: User, channel: str, now: datetime) -> None:
     recent = ContactProof.objects.filter(user=user, channel=channel, created_at__gte=now - SEND_WINDOW).count()
     if recent >= SEND_LIMIT:
-        raise FirstFactorRefused("too_many", _("Too many codes or links were sent. Wait 15 minutes, then ask again."))
+        raise FirstFactorRefused(FirstFactorRefused.Code.TOO_MANY, _("Too many codes or links were sent. Wait 15 minutes, then ask again."))
 
 
 def contact_proof_sms_send(*, user: User, meta: RequestMeta) -> ContactProof:
@@ -150,7 +155,9 @@ def contact_proof_sms_send(*, user: User, meta: RequestMeta) -> ContactProof:
     with transaction.atomic():
         locked = User.objects.select_for_update().get(pk=user.pk)
         if not locked.phone or locked.phone_verified_at is None:
-            raise FirstFactorRefused("no_verified_phone", _("Your account has no verified phone number. Use the email link instead."))
+            raise FirstFactorRefused(
+                FirstFactorRefused.Code.NO_VERIFIED_PHONE, _("Your account has no verified phone number. Use the email link instead.")
+            )
         _send_limit_check(locked, VIA_SMS, now)
         ContactProof.objects.filter(user=locked, channel=VIA_SMS, used_at__isnull=True, expires_at__gt=now).update(expires_at=now)
         code = f"{secrets.randbelow(10**6):06d}"
@@ -168,7 +175,9 @@ def contact_proof_sms_send(*, user: User, meta: RequestMeta) -> ContactProof:
             # Inside the transaction on purpose: a refused SMS leaves no proof row behind.
             sms_send(to=locked.phone, body=body)
         except SmsDeliveryError as exc:
-            raise FirstFactorRefused("sms_failed", _("We could not send an SMS to your phone. Try again in a few minutes.")) from exc
+            raise FirstFactorRefused(
+                FirstFactorRefused.Code.SMS_FAILED, _("We could not send an SMS to your phone. Try again in a few minutes.")
+            ) from exc
     return proof
 
 

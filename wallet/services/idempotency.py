@@ -54,9 +54,6 @@ def _insert_if_new(*, scope: str, key: str, fingerprint: str) -> IdempotencyReco
     One round trip for the common case of a fresh key (the ORM's ignore_conflicts
     cannot say whether it inserted, which would cost a second SELECT)."""
     record = IdempotencyRecord(scope=scope, key=key, fingerprint=fingerprint, created_at=timezone.now())
-    if connection.vendor != "postgresql":
-        IdempotencyRecord.objects.bulk_create([record], ignore_conflicts=True)
-        return None
     table = IdempotencyRecord._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -86,9 +83,6 @@ def idempotency_key_lock(*, scope: str, key: str) -> Iterator[None]:
     own transactions: a PostgreSQL session advisory lock, released at the end or when
     the connection dies. Unrelated keys that share the 64-bit hash merely wait.
     """
-    if connection.vendor != "postgresql":  # the embedded SQLite default serves one developer
-        yield
-        return
     lock_id = int.from_bytes(hashlib.sha256(f"idempotency\n{scope}\n{key}".encode()).digest()[:8], "big", signed=True)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_lock(%s)", [lock_id])

@@ -17,6 +17,7 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from ..field_length import fit
 from ..models import AccountFreeze, Entry, LedgerAccount, Merchant, Payment, Transfer, User
 
 
@@ -169,7 +170,11 @@ def transfer_post(
             if delta > 0 and balance_cap_yen is not None and balance + delta > balance_cap_yen:
                 raise BalanceCapExceeded()
         transfer = Transfer.objects.create(
-            kind=kind, idempotency_key=idempotency_key, description=description[:200], created_by=acting_user, reverses=reverses
+            kind=kind,
+            idempotency_key=idempotency_key,
+            description=fit(Transfer, "description", description),
+            created_by=acting_user,
+            reverses=reverses,
         )
         Entry.objects.bulk_create(
             [Entry(transfer=transfer, account_id=leg.account.pk, amount_yen=leg.amount_yen, created_at=transfer.created_at) for leg in legs]

@@ -254,7 +254,6 @@ def ledger_verify(*, sample_size: int = SAMPLE_SIZE) -> LedgerReport:
         # Inside the caller's transaction (a test): read what it sees, including its uncommitted rows.
         return _run(sample_size)
     with transaction.atomic():
-        if connection.vendor == "postgresql":  # SQLite's transactions are serializable already
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         return _run(sample_size)

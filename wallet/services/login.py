@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
@@ -19,6 +20,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..devices import device_digest
+from ..errors import Refused
 from ..middleware import session_mark_credentials_current, session_mark_login
 from ..models import ApiToken, AuthEvent, KnownDevice, RiskDecision, RiskEvent, RiskOutcome, User, UserSession, normalize_email
 from ..request_meta import RequestMeta
@@ -36,13 +38,13 @@ from .switches import channel_check
 UNLOCK_MAX_AGE_SECONDS = 60 * 60
 
 
-class LoginRefused(Exception):
-    """The password step failed. ``code`` is one of channel_disabled, locked, invalid."""
+class LoginRefused(Refused):
+    """The password step failed; ``code`` says why."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        CHANNEL_DISABLED = "channel_disabled"
+        INVALID = "invalid"
+        LOCKED = "locked"
 
 
 def login_invalid_message() -> str:
@@ -76,17 +78,17 @@ def password_login_check(*, request: HttpRequest, email: str, password: str) -> 
     try:
         channel_check("login.password")
     except ChannelDisabled as exc:
-        raise LoginRefused("channel_disabled", login_suspended_message()) from exc
+        raise LoginRefused(LoginRefused.Code.CHANNEL_DISABLED, login_suspended_message()) from exc
     user = authenticate(request, username=email, password=password)
     if getattr(request, "axes_locked_out", False):
-        raise LoginRefused("locked", login_locked_message())
+        raise LoginRefused(LoginRefused.Code.LOCKED, login_locked_message())
     if user is None or not isinstance(user, User):
-        raise LoginRefused("invalid", login_invalid_message())
+        raise LoginRefused(LoginRefused.Code.INVALID, login_invalid_message())
     if not user_can_log_in(user):
         # Right password, but unverified, frozen or closed: handled exactly like a wrong
         # password (A12): the same signal, so the same failure count, log row and answer.
         user_login_failed.send(sender=__name__, credentials={"username": email}, request=request)
-        raise LoginRefused("invalid", login_invalid_message())
+        raise LoginRefused(LoginRefused.Code.INVALID, login_invalid_message())
     return user
 
 
@@ -140,7 +142,7 @@ def login_risk_check(*, user: User, device_id: str, meta: RequestMeta) -> RiskDe
     )
     if decision.outcome == RiskOutcome.BLOCK:
         auth_event_record(kind=AuthEvent.Kind.LOGIN_FAILED, meta=meta, user=user, detail={"risk_decision": decision.pk})
-        raise LoginRefused("invalid", login_invalid_message())
+        raise LoginRefused(LoginRefused.Code.INVALID, login_invalid_message())
     return decision
 
 
@@ -161,7 +163,7 @@ def login_finish(
     try:
         channel_check("login.password")
     except ChannelDisabled as exc:
-        raise LoginRefused("channel_disabled", login_suspended_message()) from exc
+        raise LoginRefused(LoginRefused.Code.CHANNEL_DISABLED, login_suspended_message()) from exc
     decision = login_risk_check(user=user, device_id=device_id, meta=meta) if otp_device is not None else None
     with transaction.atomic():
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")

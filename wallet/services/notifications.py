@@ -1,7 +1,7 @@
 """The notifications outbox: write a row with the cause, relay it after commit.
 
 Mail never leaves inside a request. With a worker, the relay is a Celery task. When Celery runs
-eagerly (the demo, ``make run``), a task queued during a request would run inline, before the
+eagerly (``CELERY_TASK_ALWAYS_EAGER=1``, as in the test suite), a task queued during a request would run inline, before the
 answer, so a page that mails only known accounts would answer a few milliseconds later for
 them (A12, S08). ``after_response`` holds such work until the response has been sent.
 """
@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from ..field_length import fit
 from ..models import Notification, User
 from ..tokens import email_verification_tokens, password_reset_tokens, signed_payload_make, uid_encode
 
@@ -200,7 +201,7 @@ def notification_deliver(*, notification_id: int) -> bool:
             EmailMessage(subject=subject, body=body, to=[notification.to_address]).send()
         except Exception as exc:  # noqa: BLE001 - any delivery failure is retried later
             notification.attempts += 1
-            notification.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            notification.last_error = fit(Notification, "last_error", f"{type(exc).__name__}: {exc}")
             backoff = timedelta(seconds=min(3600, 30 * 2**notification.attempts))
             notification.send_after = timezone.now() + backoff
             if notification.attempts >= Notification.MAX_ATTEMPTS:

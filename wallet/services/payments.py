@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..field_length import fit
 from ..models import Payment, PaymentCode, PaymentRefund, RiskEvent, RiskOutcome, Terminal, Transfer, User
 from .ledger import (
     AlreadyReversed,
@@ -157,7 +158,7 @@ def payment_redeem(*, terminal: Terminal, code: str, amount_yen: int, idempotenc
                     merchant=terminal.merchant,
                     terminal=terminal,
                     amount_yen=amount_yen,
-                    description=description[:120],
+                    description=fit(Payment, "description", description),
                     transfer=transfer,
                     risk_decision=decision,
                     created_at=transfer.created_at,

@@ -23,7 +23,7 @@ def password_reset_request(*, email: str, meta: RequestMeta, send: bool = True) 
     from ..tasks import password_reset_mail_queue
 
     normalized = normalize_email(email)
-    # after_response: with eager Celery (the demo) the lookup and the mail would otherwise run before the answer.
+    # after_response: with eager Celery (the test suite) the lookup and the mail would otherwise run before the answer.
     transaction.on_commit(lambda: after_response(lambda: password_reset_mail_queue(email=normalized, send=send, meta=meta)))
 
 

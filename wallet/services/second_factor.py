@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import secrets
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from ..errors import Refused
 from ..models import AuthEvent, BackupCode, BackupCodeDevice, User, UserSession, secret_digest
 from ..request_meta import RequestMeta
 from .auth_events import auth_event_record
@@ -118,8 +121,11 @@ def totp_device_confirm(*, user: User, device_id: int, code: str, meta: RequestM
     return device
 
 
-class StaffFactorRefused(Exception):
+class StaffFactorRefused(Refused):
     """A14: staff accounts never use the customer factor flows."""
+
+    class Code(StrEnum):
+        STAFF = "staff"
 
 
 def backup_codes_generate(*, user: User, meta: RequestMeta) -> list[str]:
@@ -127,7 +133,10 @@ def backup_codes_generate(*, user: User, meta: RequestMeta) -> list[str]:
     time they exist in clear (A08). Customers only (A14)."""
     if user.is_staff:
         auth_event_record(kind=AuthEvent.Kind.FACTOR_ENROLMENT_REFUSED, meta=meta, user=user, detail={"device": "backup", "staff": True})
-        raise StaffFactorRefused
+        raise StaffFactorRefused(
+            StaffFactorRefused.Code.STAFF,
+            _("Staff accounts set up their authenticator only through the staff enrolment link an administrator sends."),
+        )
     codes = ["".join(secrets.choice(_BACKUP_ALPHABET) for _ in range(10)) for _ in range(BACKUP_CODE_COUNT)]
     with transaction.atomic():
         BackupCodeDevice.objects.filter(user=user).delete()

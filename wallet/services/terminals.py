@@ -18,6 +18,7 @@ from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils import timezone
 
+from ..field_length import fit
 from ..models import Merchant, Terminal, secret_digest
 from .ledger import merchant_payable_account
 
@@ -40,7 +41,7 @@ def merchant_create(*, name: str, code: str) -> Merchant:
     """A merchant and the ledger account its store payments are owed into."""
     validate_slug(code)
     with transaction.atomic():
-        merchant = Merchant.objects.create(name=name.strip()[:120], code=code)
+        merchant = Merchant.objects.create(name=fit(Merchant, "name", name.strip()), code=code)
         merchant_payable_account(merchant)
     return merchant
 
@@ -52,7 +53,7 @@ def terminal_create(*, merchant: Merchant, name: str, kind: str) -> tuple[Termin
     prefix, key = _new_key()
     terminal = Terminal.objects.create(
         merchant=merchant,
-        name=name.strip()[:120],
+        name=fit(Terminal, "name", name.strip()),
         kind=kind,
         key_prefix=prefix,
         key_digest=secret_digest(key, purpose=_KEY_PURPOSE),

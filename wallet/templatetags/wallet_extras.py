@@ -4,6 +4,8 @@ import re
 
 from django import template
 
+from ..money_format import yen_text
+
 register = template.Library()
 
 _BROWSERS = [("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("Chrome/", "Chrome"), ("Safari/", "Safari")]
@@ -33,8 +35,5 @@ def device_summary(user_agent: str | None) -> str:
 
 @register.filter
 def yen(amount_yen: int | None) -> str:
-    """Whole yen as people read them: ¥12,345."""
-    if amount_yen is None:
-        return "—"
-    value = int(amount_yen)
-    return f"-¥{-value:,}" if value < 0 else f"¥{value:,}"
+    """Whole yen as people read them: ¥12,345 (``wallet.money_format.yen_text``)."""
+    return yen_text(amount_yen)

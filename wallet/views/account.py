@@ -20,7 +20,7 @@ from ..forms.account import EmailChangeForm, PasswordChangeForm, PhoneChangeCode
 from ..middleware import session_mark_credentials_current
 from ..models import PhoneVerification, User
 from ..request_meta import RequestMeta
-from ..services.account import EMAIL_CHANGE_REFUSED, EmailChangeRefused, email_change_confirm, email_change_request, password_change
+from ..services.account import EmailChangeRefused, email_change_confirm, email_change_request, password_change
 from ..services.phone import PhoneCodeError, phone_code_send, phone_code_usable, phone_code_verify, phone_display
 from ..services.second_factor import user_has_second_factor
 from .signup import too_many_requests
@@ -114,8 +114,8 @@ def email_change_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
         email = email_change_confirm(
             user=user, token=token, meta=RequestMeta.from_request(request), keep_session_key=request.session.session_key
         )
-    except EmailChangeRefused:
-        return render(request, "wallet/account/email_change_confirm.html", {"refused": EMAIL_CHANGE_REFUSED}, status=400)
+    except EmailChangeRefused as refused:
+        return render(request, "wallet/account/email_change_confirm.html", {"refused": refused.message}, status=400)
     session_mark_credentials_current(request)
     messages.success(request, _("Your email address is now %(email)s. We told your previous address.") % {"email": email})
     return redirect("wallet:profile")

@@ -129,9 +129,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
             try:
                 user = password_login_check(request=request, email=form.cleaned_data["username"], password=form.cleaned_data["password"])
             except LoginRefused as refused:
-                if refused.code == "locked":
+                if refused.code == LoginRefused.Code.LOCKED:
                     return lockout_response(request, None, {"username": form.cleaned_data["username"]})
-                if refused.code == "invalid":
+                if refused.code == LoginRefused.Code.INVALID:
                     # A password reset by staff or a mass reset: told only to the account's own known device.
                     reset_user = reset_required_for(email=form.cleaned_data["username"], device_id=device_id_read(request))
                     if reset_user is not None:
@@ -269,7 +269,7 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
         try:
             first_factor_enrolment_check(user=user, proof=proof, meta=_meta(request))
         except FirstFactorRefused as refused:
-            if refused.code != "proof_required":
+            if refused.code != FirstFactorRefused.Code.PROOF_REQUIRED:
                 return render(request, "wallet/auth/first_factor_refused.html", {"message": refused.message}, status=403)
             # A13: the password alone never adds a factor; prove the phone or email on record first.
             return HttpResponseRedirect(url_with_next("wallet:contact_proof", next_url or None))
@@ -293,7 +293,7 @@ def totp_enrol_view(request: HttpRequest) -> HttpResponse:
                     proof=proof,
                 )
             except FirstFactorRefused as refused:
-                if refused.code == "proof_required":
+                if refused.code == FirstFactorRefused.Code.PROOF_REQUIRED:
                     messages.info(request, _("That took a while. Confirm it is you again, then scan the new code."))
                     return HttpResponseRedirect(url_with_next("wallet:contact_proof", next_url or None))
                 return render(request, "wallet/auth/first_factor_refused.html", {"message": refused.message}, status=403)

@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import URLPattern, path
 
+from ..field_length import fit
 from ..models import DevInboxMessage
 
 PAGE_SIZE = 100
@@ -22,7 +23,7 @@ def dev_inbox(request: HttpRequest) -> HttpResponse:
         raise Http404
     channel = request.GET.get("channel", "")
     # NUL cannot be stored or searched in PostgreSQL text; no address contains one (L04).
-    recipient = request.GET.get("to", "").replace("\x00", "").strip()[:254]
+    recipient = fit(DevInboxMessage, "to", request.GET.get("to", "").replace("\x00", "").strip())
     found = DevInboxMessage.objects.order_by("-created_at", "-id")
     if channel in DevInboxMessage.Channel.values:
         found = found.filter(channel=channel)

@@ -11,8 +11,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
+from ..field_length import fit
 from ..forms.auth import EmailForm, SetPasswordForm
-from ..models import normalize_email
+from ..models import User, normalize_email
 from ..request_meta import RequestMeta
 from ..services.reset import password_reset_complete, password_reset_request, password_reset_user
 
@@ -25,7 +26,7 @@ RESET_URL_TOKEN = "set-password"
 
 
 def _reset_email_key(group: str, request: HttpRequest) -> str:
-    return normalize_email(str(request.POST.get("email", "")))[:254]
+    return fit(User, "email", normalize_email(str(request.POST.get("email", ""))))
 
 
 @never_cache

@@ -13,8 +13,9 @@ from django.views.decorators.http import require_http_methods
 from django_ratelimit.core import is_ratelimited
 
 from ..devices import device_cookie_set, device_id_for_response
+from ..field_length import fit
 from ..forms.auth import EmailForm
-from ..models import normalize_email
+from ..models import User, normalize_email
 from ..request_meta import RequestMeta
 from ..services.login import login_unlock_read, login_unlock_request, login_unlock_use
 
@@ -27,7 +28,7 @@ def _meta(request: HttpRequest) -> RequestMeta:
 
 
 def _unlock_email_key(group: str, request: HttpRequest) -> str:
-    return normalize_email(str(request.POST.get("email", "")))[:254]
+    return fit(User, "email", normalize_email(str(request.POST.get("email", ""))))
 
 
 @never_cache

@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from wallet.errors import Refused
 from wallet.models import Transfer, User
 
 from ...models import Case, Hunt, HuntHit
@@ -39,7 +41,6 @@ __all__ = [
     "hunt_cancel",
     "hunt_cases_open",
     "hunt_default_params",
-    "hunt_export_record",
     "hunt_params_clean",
     "hunt_params_public",
     "hunt_run",
@@ -57,30 +58,38 @@ MAX_PERIOD_DAYS = 366
 HUNT_CASES_BATCH = 100
 
 
-class HuntRefused(Exception):
+class HuntRefused(Refused):
     """A hunt act that is not allowed or not valid; the message says why to a person."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        BAD_PARAMS = "bad_params"
+        EMPTY_PERIOD = "empty_period"
+        FOREIGN_HITS = "foreign_hits"
+        FUTURE_PERIOD = "future_period"
+        NAIVE_PERIOD = "naive_period"
+        NOT_ALLOWED = "not_allowed"
+        NOT_RUNNING = "not_running"
+        NOTHING_SELECTED = "nothing_selected"
+        PERIOD_TOO_LONG = "period_too_long"
+        STILL_RUNNING = "still_running"
+        UNKNOWN_RULE = "unknown_rule"
 
 
 def _refuse_without(user: User, permission: str) -> None:
     if not user.has_perm(permission):
-        raise HuntRefused("not_allowed", gettext("You are not allowed to do this."))
+        raise HuntRefused(HuntRefused.Code.NOT_ALLOWED, gettext("You are not allowed to do this."))
 
 
 def _period_check(period_start: datetime, period_end: datetime) -> None:
     if timezone.is_naive(period_start) or timezone.is_naive(period_end):
-        raise HuntRefused("naive_period", gettext("The period needs a time zone."))
+        raise HuntRefused(HuntRefused.Code.NAIVE_PERIOD, gettext("The period needs a time zone."))
     if period_end <= period_start:
-        raise HuntRefused("empty_period", gettext("The period must end after it starts."))
+        raise HuntRefused(HuntRefused.Code.EMPTY_PERIOD, gettext("The period must end after it starts."))
     if period_end > timezone.now():
-        raise HuntRefused("future_period", gettext("The period cannot end in the future."))
+        raise HuntRefused(HuntRefused.Code.FUTURE_PERIOD, gettext("The period cannot end in the future."))
     if period_end - period_start > timedelta(days=MAX_PERIOD_DAYS):
         raise HuntRefused(
-            "period_too_long",
+            HuntRefused.Code.PERIOD_TOO_LONG,
             gettext("A hunt covers at most %(days)s days; split the period into several hunts.") % {"days": MAX_PERIOD_DAYS},
         )
 
@@ -101,18 +110,19 @@ def hunt_start(
     """
     _refuse_without(acting_user, RUN_PERMISSION)
     if rule_kind not in HUNT_RULES:
-        raise HuntRefused("unknown_rule", gettext("There is no look-back hunt for the rule “%(kind)s”.") % {"kind": rule_kind})
+        raise HuntRefused(
+            HuntRefused.Code.UNKNOWN_RULE, gettext("There is no look-back hunt for the rule “%(kind)s”.") % {"kind": rule_kind}
+        )
     if params is not None and not isinstance(params, Mapping):
-        raise HuntRefused("bad_params", gettext("Parameters must be a JSON object."))
+        raise HuntRefused(HuntRefused.Code.BAD_PARAMS, gettext("Parameters must be a JSON object."))
     try:
         cleaned = hunt_params_clean(rule_kind, {**hunt_default_params(rule_kind), **(params or {})})
     except ValidationError as exc:
-        raise HuntRefused("bad_params", " ".join(exc.messages)) from exc
+        raise HuntRefused(HuntRefused.Code.BAD_PARAMS, " ".join(exc.messages)) from exc
     _period_check(period_start, period_end)
-    if connection.vendor != "postgresql":
-        # The hunts are PostgreSQL SQL (temporary tables, LATERAL, jsonb); the embedded SQLite demo cannot run them.
-        raise HuntRefused("needs_postgresql", gettext("Look-back hunts need the PostgreSQL database."))
-    from ...tasks.hunts import BULK_QUEUE, hunt_run_task
+    from config.queues import BULK_QUEUE
+
+    from ...tasks.hunts import hunt_run_task
 
     with transaction.atomic():
         hunt = Hunt.objects.create(
@@ -136,7 +146,7 @@ def hunt_cancel(*, hunt: Hunt, acting_user: User, ip: str | None = None) -> Hunt
     with transaction.atomic():
         locked = Hunt.objects.select_for_update().get(pk=hunt.pk)
         if locked.state not in (Hunt.State.QUEUED, Hunt.State.RUNNING):
-            raise HuntRefused("not_running", gettext("Only a queued or running hunt can be cancelled."))
+            raise HuntRefused(HuntRefused.Code.NOT_RUNNING, gettext("Only a queued or running hunt can be cancelled."))
         before = locked.state
         locked.state = Hunt.State.CANCELLED
         locked.finished_at = timezone.now()
@@ -180,14 +190,14 @@ def hunt_cases_open(*, hunt: Hunt, hit_ids: Sequence[int] | None, acting_user: U
     _refuse_without(acting_user, SEE_HITS_PERMISSION)
     state = Hunt.objects.filter(pk=hunt.pk).values_list("state", flat=True).first()
     if state in (Hunt.State.QUEUED, Hunt.State.RUNNING):
-        raise HuntRefused("still_running", gettext("Wait until the hunt has finished before opening cases."))
+        raise HuntRefused(HuntRefused.Code.STILL_RUNNING, gettext("Wait until the hunt has finished before opening cases."))
     hits = HuntHit.objects.filter(hunt=hunt)
     if hit_ids is not None:
         wanted = set(hit_ids)
         if not wanted:
-            raise HuntRefused("nothing_selected", gettext("Choose at least one hit."))
+            raise HuntRefused(HuntRefused.Code.NOTHING_SELECTED, gettext("Choose at least one hit."))
         if hits.filter(pk__in=wanted).count() != len(wanted):
-            raise HuntRefused("foreign_hits", gettext("Some of the chosen hits are not in this hunt."))
+            raise HuntRefused(HuntRefused.Code.FOREIGN_HITS, gettext("Some of the chosen hits are not in this hunt."))
         hits = hits.filter(pk__in=wanted)
     ids = list(hits.order_by("id").values_list("id", flat=True))
     opened = joined = skipped = 0
@@ -233,15 +243,6 @@ def hunt_cases_open(*, hunt: Hunt, hit_ids: Sequence[int] | None, acting_user: U
             opened += batch_opened
             joined += batch_joined
     return HuntCasesOpened(opened=opened, joined=joined, skipped=skipped)
-
-
-def hunt_export_record(*, hunt: Hunt, acting_user: User, filters: str, row_count: int, ip: str | None = None) -> None:
-    """Audit a CSV export of a hunt's hits (customers' names and amounts leave the system)."""
-    _refuse_without(acting_user, SEE_HITS_PERMISSION)
-    with transaction.atomic():
-        staff_action_record(
-            acting_user=acting_user, action="hunt.export", target=hunt, after={"filters": filters[:500], "rows": row_count}, ip=ip
-        )
 
 
 def hunt_params_public(params: Mapping[str, Any]) -> dict[str, Any]:

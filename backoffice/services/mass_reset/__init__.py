@@ -14,7 +14,10 @@ Request and approval
 
 The job
     Set-based SQL in keyset batches over the user id, never one ``save()`` per row
-    and never a hash: one statement per batch sets an unusable password (Django's
+    and never a hash. The wallet owns its tables, so the statement lives in
+    ``wallet.services.bulk_reset.accounts_reset_batch``; the job picks the batch,
+    passes the population condition and the notice's schedule, and records the
+    counts. One statement per batch sets an unusable password (Django's
     ``!`` prefix and a random suffix made by PostgreSQL), the must-reset flag and
     ``credentials_changed_at`` (which kills any session the index missed, S02),
     deletes the users' API tokens and live sessions (both the ``django_session``

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
-from django.contrib.sessions.models import Session
 from django.core.cache import cache
 from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from wallet.models import ApiToken, AuthEvent, BackupCode, BackupCodeDevice, Notification, User, UserSession
+from wallet.services.bulk_reset import ResetNotice, accounts_reset_batch
 from wallet.services.login import RESET_NOTICE_CACHE_KEY, security_reset_notice_refresh
 
 from ...models import MassReset
@@ -41,81 +37,6 @@ class _Abandon(Exception):
     def __init__(self, outcome: str) -> None:
         super().__init__(outcome)
         self.outcome = outcome
-
-
-def _tables() -> dict[str, str]:
-    return {
-        "users": USER_TABLE,
-        "user_sessions": UserSession._meta.db_table,
-        "sessions": Session._meta.db_table,
-        "tokens": ApiToken._meta.db_table,
-        "totp": TOTPDevice._meta.db_table,
-        "backup_sets": BackupCodeDevice._meta.db_table,
-        "backup_codes": BackupCode._meta.db_table,
-        "notices": Notification._meta.db_table,
-        "events": AuthEvent._meta.db_table,
-    }
-
-
-def _batch_sql(population: str, *, remove_factors: bool) -> str:
-    """One statement for one batch (its counts come back as one row)."""
-    t = _tables()
-    factors = ""
-    factor_counts = "0"
-    if remove_factors:
-        factors = f"""
-        totp_removed AS (
-            DELETE FROM {t["totp"]} d USING reset WHERE d.user_id = reset.id AND d.created_at > %(factors_after)s RETURNING d.user_id
-        ), backup_sets AS (
-            SELECT d.id, d.user_id FROM {t["backup_sets"]} d JOIN reset ON d.user_id = reset.id
-            WHERE EXISTS (SELECT 1 FROM {t["events"]} e WHERE e.user_id = d.user_id AND e.kind = %(factor_added)s
-                          AND e.detail ->> 'device' = 'backup' AND e.created_at > %(factors_after)s)
-        ), backup_codes_removed AS (
-            DELETE FROM {t["backup_codes"]} c USING backup_sets b WHERE c.device_id = b.id RETURNING 1
-        ), backup_removed AS (
-            DELETE FROM {t["backup_sets"]} d USING backup_sets b WHERE d.id = b.id RETURNING d.user_id
-        ), factor_events AS (
-            INSERT INTO {t["events"]} (user_id, kind, claimed_identifier, ip, user_agent, channel, detail, created_at)
-            SELECT removed.user_id, %(factor_removed)s, '', NULL, '', 'staff',
-                   jsonb_build_object('device', removed.device, 'mass_reset', %(job)s), %(now)s
-            FROM (SELECT user_id, 'totp' AS device FROM totp_removed
-                  UNION ALL SELECT user_id, 'backup' FROM backup_removed) removed
-            RETURNING 1
-        ),"""  # noqa: S608 - our table names; values are parameters
-        factor_counts = "(SELECT count(*) FROM totp_removed) + (SELECT count(*) FROM backup_removed)"
-    # The random suffix is only there so no two unusable passwords are equal, as in
-    # Django's make_password(None); the "!" prefix is what makes it unusable. Every
-    # data-modifying part runs to completion whether or not the final SELECT reads it.
-    return f"""
-    WITH reset AS (
-        UPDATE {t["users"]} u
-        SET password = '!' || left(md5(random()::text) || md5(random()::text), 40),
-            must_reset_password = TRUE,
-            credentials_changed_at = %(now)s
-        WHERE u.id > %(start)s AND u.id <= %(end)s AND {population}
-        RETURNING u.id, u.email, u.preferred_language, u.status, u.is_active, u.email_verified_at
-    ), web_sessions AS (
-        DELETE FROM {t["user_sessions"]} s
-        WHERE s.user_id > %(start)s AND s.user_id <= %(end)s AND s.ended_at IS NULL AND s.user_id IN (SELECT id FROM reset)
-        RETURNING s.session_key
-    ), django_sessions AS (
-        DELETE FROM {t["sessions"]} d USING web_sessions w WHERE d.session_key = w.session_key RETURNING 1
-    ), tokens AS (
-        DELETE FROM {t["tokens"]} k
-        WHERE k.user_id > %(start)s AND k.user_id <= %(end)s AND k.user_id IN (SELECT id FROM reset)
-        RETURNING 1
-    ),{factors} notices AS (
-        INSERT INTO {t["notices"]} (user_id, to_address, kind, language, context, status, attempts, last_error, created_at, send_after)
-        SELECT r.id, r.email, %(kind)s, coalesce(nullif(r.preferred_language, ''), %(language)s), %(context)s::jsonb,
-               %(pending)s, 0, '', %(now)s,
-               greatest(%(now)s, %(slots_from)s + (%(slot_offset)s + row_number() OVER (ORDER BY r.id)) * %(slot)s::interval)
-        FROM reset r
-        WHERE r.is_active AND r.status <> %(closed)s AND r.email_verified_at IS NOT NULL
-        RETURNING 1
-    )
-    SELECT (SELECT count(*) FROM reset), (SELECT count(*) FROM web_sessions),
-           (SELECT count(*) FROM tokens), {factor_counts}, (SELECT count(*) FROM notices)
-    """  # noqa: S608 - our table names; values are parameters
 
 
 def _statement_settings(cursor: Any) -> None:
@@ -205,31 +126,23 @@ def mass_reset_batch(*, mass_reset_id: int, lanes: int = LANES) -> BatchResult:
                     "reset_time": local.strftime("%H:%M"),
                     "factors_removed_after": timezone.localtime(factors_after).strftime("%Y-%m-%d %H:%M") if factors_after else "",
                 }
-                cursor.execute(
-                    _batch_sql(population, remove_factors=factors_after is not None),
-                    {
-                        **params,
-                        "start": start,
-                        "end": end,
-                        "now": now,
-                        "job": job.pk,
-                        "kind": NOTICE_KIND,
-                        "language": settings.LANGUAGE_CODE,
-                        "context": json.dumps(context),
-                        "pending": Notification.Status.PENDING.value,
-                        "closed": User.Status.CLOSED.value,
-                        "slots_from": job.started_at or now,
+                done = accounts_reset_batch(
+                    after_id=start,
+                    through_id=end,
+                    population=population,
+                    population_params=params,
+                    now=now,
+                    notice=ResetNotice(
+                        kind=NOTICE_KIND,
+                        context=context,
+                        slots_from=job.started_at or now,
                         # Every batch before this one in the job holds exactly batch_size accounts.
-                        "slot_offset": job.accounts_reset + position * job.batch_size,
-                        "slot": f"{1 / NOTICES_PER_SECOND:.6f} seconds",
-                        "factors_after": factors_after,
-                        "factor_added": AuthEvent.Kind.FACTOR_ADDED.value,
-                        "factor_removed": AuthEvent.Kind.FACTOR_REMOVED.value,
-                    },
+                        slot_offset=job.accounts_reset + position * job.batch_size,
+                        per_second=NOTICES_PER_SECOND,
+                    ),
+                    factors_enrolled_after=factors_after,
+                    event_detail={"mass_reset": job.pk},
                 )
-                row = cursor.fetchone()
-                assert row is not None
-                accounts, sessions, tokens, factors, notices = (int(value) for value in row)
                 if predecessor is not None:
                     # Commit order = batch order: wait for the lane of the batch just before this one.
                     cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [SAME_PLACE % (mass_reset_id, predecessor)])
@@ -239,11 +152,11 @@ def mass_reset_batch(*, mass_reset_id: int, lanes: int = LANES) -> BatchResult:
             if locked.last_user_id != start:
                 raise _Abandon("conflict")
             locked.last_user_id = end
-            locked.accounts_reset += accounts
-            locked.sessions_ended += sessions
-            locked.tokens_deleted += tokens
-            locked.factors_removed += factors
-            locked.notices_queued += notices
+            locked.accounts_reset += done.accounts
+            locked.sessions_ended += done.sessions
+            locked.tokens_deleted += done.tokens
+            locked.factors_removed += done.factors
+            locked.notices_queued += done.notices
             locked.heartbeat_at = timezone.now()
             fields = [
                 "last_user_id",
@@ -265,10 +178,10 @@ def mass_reset_batch(*, mass_reset_id: int, lanes: int = LANES) -> BatchResult:
             return BatchResult("conflict")
         raise
     finished = end >= job.cutoff_user_id
-    if accounts and (start == 0 or finished):
+    if done.accounts and (start == 0 or finished):
         # The login's "did AnzenPay reset your password?" notice shows from the first batch on.
         security_reset_notice_refresh()
-    return BatchResult("finished" if finished else "reset", accounts=accounts, start=start)
+    return BatchResult("finished" if finished else "reset", accounts=done.accounts, start=start)
 
 
 def _batch_released(mass_reset_id: int, start: int) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
@@ -11,8 +12,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
+from wallet.errors import Refused
 from wallet.models import User
 
+from ...errors import ApprovalRefused
 from ...models import Approval, Case, Hunt, MassReset
 from ...selectors.mass_reset import customers_max_id, population_count
 from ..audit import staff_action_record
@@ -23,13 +26,27 @@ MASS_RESET_RUN_PERMISSION = "backoffice.run_massreset"
 
 
 # Lanes working on one job at once (and how far ahead a lane looks for a free batch).
-class MassResetRefused(Exception):
+class MassResetRefused(Refused):
     """The request or the change is not allowed; ``code`` says why, the message says it to a person."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    class Code(StrEnum):
+        ALL_AND_FILTERS = "all_and_filters"
+        BATCH_SIZE = "batch_size"
+        EMPTY = "empty"
+        FACTORS_FUTURE = "factors_future"
+        HUNT_NOT_FINISHED = "hunt_not_finished"
+        INVALID_ACTION = "invalid_action"
+        INVALID_CASES = "invalid_cases"
+        INVALID_DATE = "invalid_date"
+        INVALID_FILTERS = "invalid_filters"
+        NO_POPULATION = "no_population"
+        NO_REASON = "no_reason"
+        NOT_ALLOWED = "not_allowed"
+        PERIOD_FUTURE = "period_future"
+        PERIOD_ORDER = "period_order"
+        STATE_CHANGED = "state_changed"
+        UNKNOWN_CASES = "unknown_cases"
+        UNKNOWN_HUNT = "unknown_hunt"
 
 
 # --- Request ---------------------------------------------------------------------------
@@ -40,7 +57,7 @@ def _moment(value: object, field: str) -> datetime | None:
         return None
     moment = value if isinstance(value, datetime) else parse_datetime(str(value))
     if moment is None:
-        raise MassResetRefused("invalid_date", gettext("“%(field)s” is not a date and time.") % {"field": field})
+        raise MassResetRefused(MassResetRefused.Code.INVALID_DATE, gettext("“%(field)s” is not a date and time.") % {"field": field})
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment)
 
 
@@ -53,19 +70,23 @@ def mass_reset_filters_clean(raw: Mapping[str, Any]) -> dict[str, Any]:
     """
     unknown = set(raw) - {"all", "joined_from", "joined_until", "active_from", "active_until", "case_ids", "hunt_id"}
     if unknown:
-        raise MassResetRefused("invalid_filters", gettext("Unknown criteria: %(names)s.") % {"names": ", ".join(sorted(unknown))})
+        raise MassResetRefused(
+            MassResetRefused.Code.INVALID_FILTERS, gettext("Unknown criteria: %(names)s.") % {"names": ", ".join(sorted(unknown))}
+        )
     if raw.get("all"):
         if any(value not in (None, "", [], False) for key, value in raw.items() if key != "all"):
-            raise MassResetRefused("all_and_filters", gettext("Choose either the whole customer base or criteria, not both."))
+            raise MassResetRefused(
+                MassResetRefused.Code.ALL_AND_FILTERS, gettext("Choose either the whole customer base or criteria, not both.")
+            )
         return {"all": True}
     now = timezone.now()
     cleaned: dict[str, Any] = {}
     for start_key, end_key in (("joined_from", "joined_until"), ("active_from", "active_until")):
         start, end = _moment(raw.get(start_key), start_key), _moment(raw.get(end_key), end_key)
         if start is not None and end is not None and start >= end:
-            raise MassResetRefused("period_order", gettext("Each period must start before it ends."))
+            raise MassResetRefused(MassResetRefused.Code.PERIOD_ORDER, gettext("Each period must start before it ends."))
         if start is not None and start > now:
-            raise MassResetRefused("period_future", gettext("A period cannot start in the future: nobody would match."))
+            raise MassResetRefused(MassResetRefused.Code.PERIOD_FUTURE, gettext("A period cannot start in the future: nobody would match."))
         if start is not None:
             cleaned[start_key] = start.isoformat()
         if end is not None:
@@ -75,11 +96,11 @@ def mass_reset_filters_clean(raw: Mapping[str, Any]) -> dict[str, Any]:
         try:
             ids = sorted({int(case_id) for case_id in case_ids})
         except (TypeError, ValueError):
-            raise MassResetRefused("invalid_cases", gettext("Case numbers must be whole numbers.")) from None
+            raise MassResetRefused(MassResetRefused.Code.INVALID_CASES, gettext("Case numbers must be whole numbers.")) from None
         found = set(Case.objects.filter(pk__in=ids).values_list("pk", flat=True))
         if found != set(ids):
             missing = ", ".join(f"#{case_id}" for case_id in ids if case_id not in found)
-            raise MassResetRefused("unknown_cases", gettext("There is no case %(ids)s.") % {"ids": missing})
+            raise MassResetRefused(MassResetRefused.Code.UNKNOWN_CASES, gettext("There is no case %(ids)s.") % {"ids": missing})
         cleaned["case_ids"] = ids
     hunt_id = raw.get("hunt_id")
     if hunt_id not in (None, ""):
@@ -88,12 +109,14 @@ def mass_reset_filters_clean(raw: Mapping[str, Any]) -> dict[str, Any]:
         except ValueError:
             hunt = None
         if hunt is None:
-            raise MassResetRefused("unknown_hunt", gettext("There is no such look-back hunt."))
+            raise MassResetRefused(MassResetRefused.Code.UNKNOWN_HUNT, gettext("There is no such look-back hunt."))
         if hunt.state != Hunt.State.DONE:
-            raise MassResetRefused("hunt_not_finished", gettext("Choose a hunt that has finished: its hits are not final yet."))
+            raise MassResetRefused(
+                MassResetRefused.Code.HUNT_NOT_FINISHED, gettext("Choose a hunt that has finished: its hits are not final yet.")
+            )
         cleaned["hunt_id"] = hunt.pk
     if not cleaned:
-        raise MassResetRefused("no_population", gettext("Choose the whole customer base or at least one criterion."))
+        raise MassResetRefused(MassResetRefused.Code.NO_POPULATION, gettext("Choose the whole customer base or at least one criterion."))
     return cleaned
 
 
@@ -128,20 +151,22 @@ def mass_reset_request(
     from ..approvals import approval_request
 
     if not acting_user.has_perm(MASS_RESET_REQUEST_PERMISSION):
-        raise MassResetRefused("not_allowed", gettext("You are not allowed to request a mass password reset."))
+        raise MassResetRefused(MassResetRefused.Code.NOT_ALLOWED, gettext("You are not allowed to request a mass password reset."))
     reason = reason.strip()
     if not reason:
-        raise MassResetRefused("no_reason", gettext("A reason is required."))
+        raise MassResetRefused(MassResetRefused.Code.NO_REASON, gettext("A reason is required."))
     cleaned = mass_reset_filters_clean(filters)
     if remove_factors_enrolled_after is not None and remove_factors_enrolled_after > timezone.now():
-        raise MassResetRefused("factors_future", gettext("The time for removing second factors must be in the past."))
+        raise MassResetRefused(MassResetRefused.Code.FACTORS_FUTURE, gettext("The time for removing second factors must be in the past."))
     size = batch_size or MassReset._meta.get_field("batch_size").get_default()
     if not BATCH_SIZE_MIN <= size <= BATCH_SIZE_MAX:
-        raise MassResetRefused("batch_size", gettext("The batch size is out of range."))
+        raise MassResetRefused(MassResetRefused.Code.BATCH_SIZE, gettext("The batch size is out of range."))
     with transaction.atomic():
         estimate = population_count(cleaned, cutoff_user_id=customers_max_id())
         if estimate == 0:
-            raise MassResetRefused("empty", gettext("No customer account matches these criteria. Nothing was requested."))
+            raise MassResetRefused(
+                MassResetRefused.Code.EMPTY, gettext("No customer account matches these criteria. Nothing was requested.")
+            )
         job = MassReset.objects.create(
             reason=reason,
             filters=cleaned,
@@ -166,24 +191,21 @@ def mass_reset_request(
 
 def mass_reset_validate(payload: dict[str, Any]) -> None:
     """Approval executor check at request time: the payload is this job's, and the job waits for its first approval."""
-    from ..approvals import ApprovalRefused
-
     job_id = payload.get("mass_reset_id")
     if set(payload) != {"mass_reset_id", "accounts_estimated", "filters", "remove_factors_enrolled_after"} or not isinstance(job_id, int):
-        raise ApprovalRefused("invalid_payload", gettext("The request must name one mass reset."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("The request must name one mass reset."))
     job = MassReset.objects.filter(pk=job_id).first()
     if job is None or job.state != MassReset.State.AWAITING_APPROVAL or job.approval_id is not None or payload != _payload(job):
-        raise ApprovalRefused("invalid_payload", gettext("There is no such mass reset waiting for approval."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("There is no such mass reset waiting for approval."))
 
 
 def mass_reset_execute(approval: Approval, checker: User, ip: str | None) -> None:
     """Approval executor, inside the approval's transaction: fix the population, count it, queue the job."""
-    from ..approvals import ApprovalRefused
-
     job = MassReset.objects.select_for_update().get(pk=approval.payload["mass_reset_id"])
     if job.approval_id != approval.pk or job.state != MassReset.State.AWAITING_APPROVAL:
         raise ApprovalRefused(
-            "not_awaiting", gettext("This mass reset is no longer waiting for approval (%(state)s).") % {"state": job.get_state_display()}
+            ApprovalRefused.Code.NOT_AWAITING,
+            gettext("This mass reset is no longer waiting for approval (%(state)s).") % {"state": job.get_state_display()},
         )
     now = timezone.now()
     job.cutoff_user_id = customers_max_id()
@@ -232,9 +254,11 @@ _CONTROL: dict[str, tuple[tuple[str, ...], str]] = {
 def mass_reset_control(*, mass_reset: MassReset, action: str, acting_user: User, reason: str = "", ip: str | None = None) -> MassReset:
     """Pause, resume or cancel: a compare-and-set on the state, audited. Lanes see it before their next batch."""
     if action not in _CONTROL:
-        raise MassResetRefused("invalid_action", gettext("Unknown action."))
+        raise MassResetRefused(MassResetRefused.Code.INVALID_ACTION, gettext("Unknown action."))
     if not acting_user.has_perm(MASS_RESET_RUN_PERMISSION):
-        raise MassResetRefused("not_allowed", gettext("You are not allowed to pause, resume or cancel a mass password reset."))
+        raise MassResetRefused(
+            MassResetRefused.Code.NOT_ALLOWED, gettext("You are not allowed to pause, resume or cancel a mass password reset.")
+        )
     allowed, target = _CONTROL[action]
     now = timezone.now()
     changes: dict[str, Any] = {"state": target}
@@ -248,7 +272,7 @@ def mass_reset_control(*, mass_reset: MassReset, action: str, acting_user: User,
         job = MassReset.objects.get(pk=mass_reset.pk)
         if not updated:
             raise MassResetRefused(
-                "state_changed",
+                MassResetRefused.Code.STATE_CHANGED,
                 gettext("This mass reset is %(state)s now, so it cannot be changed that way.") % {"state": job.get_state_display()},
             )
         staff_action_record(

@@ -79,7 +79,7 @@ def contact_proof_request(*, email: str, phone: str, session_digest: str, meta: 
     the per-address limit is spent: the person gets the same page, nothing leaves."""
     if not send:
         return
-    # after_response: with eager Celery (the demo) the lookup, the mail and the SMS would otherwise run before the answer.
+    # after_response: with eager Celery (the test suite) the lookup, the mail and the SMS would otherwise run before the answer.
     transaction.on_commit(
         lambda: after_response(
             lambda: contact_proof_send_task.delay(
@@ -256,7 +256,7 @@ def _proof_locked(proof_id: int, session_digest: str) -> ContactProof:
         .first()
     )
     if proof is None or not proof.is_complete or proof.expires_at <= timezone.now():
-        raise RefundRefused("proof_expired", _("Your confirmation has expired or was already used. Please start again."))
+        raise RefundRefused(RefundRefused.Code.PROOF_EXPIRED, _("Your confirmation has expired or was already used. Please start again."))
     return proof
 
 
@@ -305,7 +305,7 @@ def contact_details_correct(
     with transaction.atomic():
         proof = _proof_locked(proof_id, session_digest)
         if proof.user_id != claim.customer_id:
-            raise RefundRefused("not_yours", _("This is not your claim."))
+            raise RefundRefused(RefundRefused.Code.NOT_YOURS, _("This is not your claim."))
         corrected = claim_details_correct(claim=claim, customer=proof.user, bank=bank, postal=postal)
         proof.used_at = timezone.now()
         proof.save(update_fields=["used_at"])

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
+from wallet.field_length import fit
 from wallet.models import User, normalize_email, secret_digest
 from wallet.request_meta import RequestMeta
 from wallet.services.notifications import notification_enqueue
@@ -59,7 +60,7 @@ def status_link_claim(token: str) -> RefundClaim | None:
 def claim_number_normalise(raw: str) -> str:
     """ "r 0123-456789" or full-width "Ｒ０１２３４５６７８９" → "R0123456789"."""
     text = unicodedata.normalize("NFKC", raw or "").upper()
-    return "".join(char for char in text if char.isalnum())[:16]
+    return fit(RefundClaim, "number", "".join(char for char in text if char.isalnum()))
 
 
 def status_link_request(*, number: str, email: str, meta: RequestMeta, send: bool = True) -> None:

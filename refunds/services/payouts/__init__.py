@@ -23,7 +23,7 @@ from .common import (
 from .delivery import payout_batch_deliver, payout_deliveries_pending
 from .files import zengin_originator
 from .postal import POSTAL_CSV_HEADER
-from .records import payout_batch_download, payout_batches_export_record
+from .records import payout_batch_download
 from .release import PAYOUT_RELEASE_EXECUTOR, payout_batch_file, payout_batch_release_request, register
 from .results import RESULTS_HEADER, PayoutResultsAlreadyImported, PayoutResultsInvalid, payout_results_import, payout_results_parse
 
@@ -46,7 +46,6 @@ __all__ = [
     "payout_batch_download",
     "payout_batch_file",
     "payout_batch_release_request",
-    "payout_batches_export_record",
     "payout_deliveries_pending",
     "payout_results_import",
     "payout_results_parse",

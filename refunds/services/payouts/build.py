@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Case
 from backoffice.services.audit import staff_action_record
+from wallet.field_length import fit
 from wallet.models import AccountFreeze, User
 
 from ...models import BankDetails, ClaimEvent, Payout, PayoutBatch, PostalDetails, RefundClaim
@@ -42,7 +43,7 @@ from ...zengin.calendar import is_bank_business_day, next_bank_business_day
 from ...zengin.file_format import Originator
 from ..claims import claim_state_set
 from ..errors import RefundRefused
-from .common import BUILD_PERMISSION, batch_file_name, on_postgresql, sha256_hex
+from .common import BUILD_PERMISSION, batch_file_name, sha256_hex
 from .files import RecordRefused, batch_file_write, zengin_line_ending, zengin_originator
 
 logger = logging.getLogger(__name__)
@@ -56,11 +57,16 @@ def default_transfer_date(today: date | None = None) -> date:
     return next_bank_business_day(today or timezone.localdate(), include_today=False)
 
 
+def build_checkpoint(stage: str) -> None:
+    """Does nothing. ``payout_batch_build`` calls it at fixed points inside its transaction (``locked``:
+    the advisory lock taken; ``built``: everything written, before the commit) so the crash test (T4)
+    can hold a build there and kill its worker inside the transaction by design, not by timing: its
+    workers replace this function (tests/reliability/build_pause.py)."""
+
+
 def _advisory_lock(method: str) -> None:
-    # The embedded SQLite demo takes a database-wide write lock instead and serves one developer.
-    if on_postgresql():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"refunds.payout_batch_build:{method}"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"refunds.payout_batch_build:{method}"])
 
 
 def _approved(method: str) -> Any:
@@ -110,8 +116,6 @@ def _hold_at_batch_time(method: str, actor: User | None) -> int:
 def _lock_approved(method: str) -> int:
     """Row-lock every approved claim of the method (in id order) and count them."""
     table = RefundClaim._meta.db_table
-    if not on_postgresql():
-        return int(_approved(method).count())
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT count(*) FROM (SELECT id FROM {table} WHERE state = %s AND method = %s ORDER BY id FOR UPDATE) AS locked",  # noqa: S608
@@ -152,9 +156,7 @@ def _insert_payouts(batch: PayoutBatch, moment: datetime) -> int:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        inserted = int(cursor.rowcount)
-    # sqlite3 reports no row count for a statement that starts with WITH.
-    return inserted if inserted >= 0 else Payout.objects.filter(batch=batch).count()
+        return int(cursor.rowcount)
 
 
 def _schedule_claims(batch: PayoutBatch, moment: datetime, actor: User | None) -> int:
@@ -162,7 +164,6 @@ def _schedule_claims(batch: PayoutBatch, moment: datetime, actor: User | None) -
     assert RefundClaim.State.SCHEDULED in RefundClaim.TRANSITIONS[RefundClaim.State.APPROVED]
     payout, claim, event = Payout._meta.db_table, RefundClaim._meta.db_table, ClaimEvent._meta.db_table
     stamp = connection.ops.adapt_datetimefield_value(moment)
-    json_object = "jsonb_build_object" if on_postgresql() else "json_object"
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {claim} SET state = %s, updated_at = %s"  # noqa: S608 - table names from the models, values are parameters
@@ -173,7 +174,7 @@ def _schedule_claims(batch: PayoutBatch, moment: datetime, actor: User | None) -
         cursor.execute(
             f"""
             INSERT INTO {event} (claim_id, actor_id, kind, from_state, to_state, note, detail, created_at)
-            SELECT claim_id, %s, 'batched', %s, %s, '', {json_object}('batch', batch_id, 'payout', id), %s
+            SELECT claim_id, %s, 'batched', %s, %s, '', jsonb_build_object('batch', batch_id, 'payout', id), %s
             FROM {payout} WHERE batch_id = %s ORDER BY id
             """,  # noqa: S608
             [actor.pk if actor else None, RefundClaim.State.APPROVED, RefundClaim.State.SCHEDULED, stamp, batch.pk],
@@ -201,7 +202,7 @@ def _build_once(
         transfer_date=transfer_date,
         file_content=b"",
         file_sha256="",
-        built_by_task=task_id[:64],
+        built_by_task=fit(PayoutBatch, "built_by_task", task_id),
         built_by=acting_user,
         built_at=moment,
     )
@@ -252,24 +253,26 @@ def payout_batch_build(
     ``refunds.release_payoutbatch``); the scheduled task passes none. Raises
     ``RefundRefused`` and changes nothing when refused."""
     if method not in PayoutBatch.Method.values:
-        raise RefundRefused("invalid_method", _("Choose bank transfer or Japan Post."))
+        raise RefundRefused(RefundRefused.Code.INVALID_METHOD, _("Choose bank transfer or Japan Post."))
     if acting_user is not None and not acting_user.has_perm(BUILD_PERMISSION):
-        raise RefundRefused("not_allowed", _("You are not allowed to build payout batches."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, _("You are not allowed to build payout batches."))
     day = transfer_date or default_transfer_date()
     if not is_bank_business_day(day):
         raise RefundRefused(
-            "not_business_day", gettext("%(date)s is not a bank business day: choose another transfer date.") % {"date": day.isoformat()}
+            RefundRefused.Code.NOT_BUSINESS_DAY,
+            gettext("%(date)s is not a bank business day: choose another transfer date.") % {"date": day.isoformat()},
         )
     bank = method == PayoutBatch.Method.BANK
     originator = zengin_originator() if bank else None
     line_ending = zengin_line_ending() if bank else b"\r\n"
     with transaction.atomic():
         _advisory_lock(method)
+        build_checkpoint("locked")
         _hold_at_batch_time(method, acting_user)
         for _attempt in range(MAX_REFUSED_RECORDS):
             try:
                 with transaction.atomic():  # a savepoint: a refused record undoes this attempt only
-                    return _build_once(
+                    batch = _build_once(
                         method=method,
                         transfer_date=day,
                         task_id=task_id,
@@ -278,6 +281,8 @@ def payout_batch_build(
                         originator=originator,
                         line_ending=line_ending,
                     )
+                build_checkpoint("built")
+                return batch
             except RecordRefused as refused:
                 claim = RefundClaim.objects.select_for_update().get(pk=refused.claim_id)
                 logger.warning("payout file refused the record of claim %s: %s", claim.number, refused.message)
@@ -289,7 +294,7 @@ def payout_batch_build(
                 )
     # The holds commit (those claims wait in review), so the next build starts past them.
     raise RefundRefused(
-        "too_many_refused_records",
+        RefundRefused.Code.TOO_MANY_REFUSED_RECORDS,
         gettext("The Zengin writer refused %(count)d records; those claims are now in review. Build again.")
         % {"count": MAX_REFUSED_RECORDS},
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 
-from django.db import connection
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Approval
@@ -62,7 +61,3 @@ def batch_file_name(*, batch_id: int, method: str, transfer_date: date) -> str:
     if method == PayoutBatch.Method.BANK:
         return f"anzenpay-sogo-furikomi-{batch_id:06d}-{transfer_date:%Y%m%d}.txt"
     return f"anzenpay-japanpost-{batch_id:06d}-{transfer_date:%Y%m%d}.csv"
-
-
-def on_postgresql() -> bool:
-    return connection.vendor == "postgresql"

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from backoffice.services.audit import staff_action_record
+from wallet.field_length import fit
 from wallet.services.switches import channel_is_enabled
 
 from ...adapters.bank_delivery import bank_delivery
@@ -34,7 +35,7 @@ def payout_deliveries_pending() -> list[int]:
 
 def _failed(batch_id: int, error: str) -> None:
     PayoutBatch.objects.filter(pk=batch_id, state=PayoutBatch.State.RELEASED).update(
-        delivery_attempts=F("delivery_attempts") + 1, last_delivery_error=error[:300]
+        delivery_attempts=F("delivery_attempts") + 1, last_delivery_error=fit(PayoutBatch, "last_delivery_error", error)
     )
 
 
@@ -52,7 +53,7 @@ def payout_batch_deliver(*, batch_id: int) -> PayoutBatch | None:
     if batch.method == PayoutBatch.Method.BANK and not channel_is_enabled("payout.bank"):
         # Switched off after the release: hold the file back, without counting a failure, until it is on again.
         PayoutBatch.objects.filter(pk=batch_id, state=PayoutBatch.State.RELEASED).update(
-            last_delivery_error=gettext("Waiting: bank payouts (payout.bank) are switched off.")[:300]
+            last_delivery_error=fit(PayoutBatch, "last_delivery_error", gettext("Waiting: bank payouts (payout.bank) are switched off."))
         )
         return _reloaded(batch_id)
     try:
@@ -66,7 +67,7 @@ def payout_batch_deliver(*, batch_id: int) -> PayoutBatch | None:
         marked = PayoutBatch.objects.filter(pk=batch_id, state=PayoutBatch.State.RELEASED).update(
             state=PayoutBatch.State.DELIVERED,
             delivered_at=timezone.now(),
-            delivery_reference=reference[:200],
+            delivery_reference=fit(PayoutBatch, "delivery_reference", reference),
             delivery_attempts=F("delivery_attempts") + 1,
             last_delivery_error="",
         )

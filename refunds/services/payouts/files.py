@@ -9,10 +9,13 @@ import io
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext
+
+from wallet.errors import Refused
 
 from ...models import Payout, PayoutBatch
 from ...zengin.file_format import Originator, TransferRecord, ZenginFileError
@@ -27,13 +30,15 @@ LINE_ENDINGS = {"CRLF": b"\r\n", "LF": b"\n", "CR": b"\r", "NONE": b""}
 CHUNK = 5000
 
 
-class RecordRefused(Exception):
+class RecordRefused(Refused):
     """The writer refused one payout's record; ``claim_id`` names its claim."""
 
+    class Code(StrEnum):
+        RECORD_INVALID = "record_invalid"
+
     def __init__(self, claim_id: int, message: str) -> None:
-        super().__init__(message)
+        super().__init__(self.Code.RECORD_INVALID, message)
         self.claim_id = claim_id
-        self.message = message
 
 
 @dataclass
@@ -148,7 +153,7 @@ def batch_file_write(batch: PayoutBatch, originator: Originator | None, line_end
     except ZenginFileError as exc:
         if where.records == 0:  # the header: our own settings are wrong
             raise RefundRefused(
-                "originator_invalid", gettext("Our Zengin settings are refused: %(error)s") % {"error": exc.message}
+                RefundRefused.Code.ORIGINATOR_INVALID, gettext("Our Zengin settings are refused: %(error)s") % {"error": exc.message}
             ) from exc
         raise RecordRefused(where.claim_id, exc.message) from exc
     content = out.getvalue()

@@ -1,4 +1,5 @@
-"""Reading a payout file or exporting the batch list is a privileged act: audited before the bytes leave."""
+"""Reading a payout file is a privileged act: audited before the bytes leave (exporting the batch list is
+audited by ``backoffice.services.exports.export_record``)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from wallet.models import User
 
 from ...models import PayoutBatch
 from ..errors import RefundRefused
-from .common import DOWNLOAD_PERMISSION, VIEW_PERMISSION
+from .common import DOWNLOAD_PERMISSION
 from .release import payout_batch_file
 
 
 def payout_batch_download(*, batch: PayoutBatch, acting_user: User, ip: str | None = None) -> bytes:
     """The file's bytes for a person (``refunds.download_payoutbatch``), with its StaffAction row."""
     if not acting_user.has_perm(DOWNLOAD_PERMISSION):
-        raise RefundRefused("not_allowed", gettext("You are not allowed to download payout files."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, gettext("You are not allowed to download payout files."))
     content = payout_batch_file(batch=batch)
     with transaction.atomic():
         staff_action_record(
@@ -28,12 +29,3 @@ def payout_batch_download(*, batch: PayoutBatch, acting_user: User, ip: str | No
             ip=ip,
         )
     return content
-
-
-def payout_batches_export_record(*, acting_user: User, filters: str, row_count: int, ip: str | None = None) -> None:
-    if not acting_user.has_perm(VIEW_PERMISSION):
-        raise RefundRefused("not_allowed", gettext("You are not allowed to see payout batches."))
-    with transaction.atomic():
-        staff_action_record(
-            acting_user=acting_user, action="payout_batch.export", after={"filters": filters[:500], "rows": row_count}, ip=ip
-        )

@@ -23,8 +23,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from backoffice.errors import ApprovalRefused
 from backoffice.models import Approval
-from backoffice.services.approvals import ApprovalRefused, Executor, approval_executor_register, approval_request
+from backoffice.services.approvals import Executor, approval_executor_register, approval_request
 from backoffice.services.audit import staff_action_record
 from wallet.models import Transfer, User
 from wallet.services.ledger import Leg, MoneyError, system_account, transfer_post
@@ -49,18 +50,20 @@ def payout_batch_file(*, batch: PayoutBatch) -> bytes:
 def payout_batch_release_request(*, batch: PayoutBatch, acting_user: User, reason: str, ip: str | None = None) -> Approval:
     """Ask a second finance user to release the batch. Raises ``RefundRefused`` and changes nothing when refused."""
     if not acting_user.has_perm(RELEASE_PERMISSION):
-        raise RefundRefused("not_allowed", gettext("You are not allowed to release payout files."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, gettext("You are not allowed to release payout files."))
     reason = reason.strip()
     if not reason:
-        raise RefundRefused("no_reason", gettext("Say why this batch should be released; the approver reads it."))
+        raise RefundRefused(RefundRefused.Code.NO_REASON, gettext("Say why this batch should be released; the approver reads it."))
     with transaction.atomic():
         locked = PayoutBatch.objects.select_for_update(of=("self",)).select_related("release_approval").get(pk=batch.pk)
         stale = release_is_stale(locked)
         if batch_state_effective(locked) != PayoutBatch.State.AWAITING_RELEASE:
             if locked.state == PayoutBatch.State.RELEASE_REQUESTED:
-                raise RefundRefused("already_requested", gettext("The release of this batch is already waiting for a second person."))
+                raise RefundRefused(
+                    RefundRefused.Code.ALREADY_REQUESTED, gettext("The release of this batch is already waiting for a second person.")
+                )
             raise RefundRefused(
-                "not_awaiting_release",
+                RefundRefused.Code.NOT_AWAITING_RELEASE,
                 gettext("This batch is no longer waiting for release (%(state)s).") % {"state": locked.get_state_display()},
             )
         payout_batch_file(batch=locked)
@@ -91,13 +94,13 @@ def payout_batch_release_request(*, batch: PayoutBatch, acting_user: User, reaso
 def payout_release_validate(payload: dict[str, Any]) -> None:
     batch_id = payload.get("batch")
     if set(payload) != {"batch"} or not isinstance(batch_id, int) or isinstance(batch_id, bool):
-        raise ApprovalRefused("invalid_payload", gettext("The request must name one payout batch."))
+        raise ApprovalRefused(ApprovalRefused.Code.INVALID_PAYLOAD, gettext("The request must name one payout batch."))
     batch = PayoutBatch.objects.select_related("release_approval").defer("file_content").filter(pk=batch_id).first()
     if batch is None:
-        raise ApprovalRefused("no_batch", gettext("There is no such payout batch."))
+        raise ApprovalRefused(ApprovalRefused.Code.NO_BATCH, gettext("There is no such payout batch."))
     if batch.state not in (PayoutBatch.State.AWAITING_RELEASE, PayoutBatch.State.RELEASE_REQUESTED):
         raise ApprovalRefused(
-            "not_awaiting_release",
+            ApprovalRefused.Code.NOT_AWAITING_RELEASE,
             gettext("This batch is no longer waiting for release (%(state)s).") % {"state": batch.get_state_display()},
         )
 
@@ -113,7 +116,7 @@ def payout_release_execute(approval: Approval, checker: User, ip: str | None) ->
     payout_release_validate(approval.payload)
     batch = PayoutBatch.objects.select_for_update().get(pk=approval.payload["batch"])
     if batch.state != PayoutBatch.State.RELEASE_REQUESTED or batch.release_approval_id != approval.pk:
-        raise ApprovalRefused("not_this_request", gettext("This batch is not waiting for this request's approval."))
+        raise ApprovalRefused(ApprovalRefused.Code.NOT_THIS_REQUEST, gettext("This batch is not waiting for this request's approval."))
     try:
         payout_batch_file(batch=batch)
     except PayoutFileCorrupt as exc:
@@ -123,11 +126,14 @@ def payout_release_execute(approval: Approval, checker: User, ip: str | None) ->
             channel_check("payout.bank")
         except ChannelDisabled as exc:
             raise ApprovalRefused(
-                "channel_off", gettext("Bank payouts are switched off (payout.bank): %(reason)s") % {"reason": exc.reason or exc.message}
+                ApprovalRefused.Code.CHANNEL_OFF,
+                gettext("Bank payouts are switched off (payout.bank): %(reason)s") % {"reason": exc.reason or exc.message},
             ) from exc
     sums = Payout.objects.filter(batch=batch, state=Payout.State.SCHEDULED).aggregate(count=Count("pk"), total=Sum("amount_yen"))
     if (sums["count"], sums["total"] or 0) != (batch.payout_count, batch.total_yen) or batch.total_yen <= 0:
-        raise ApprovalRefused("batch_changed", gettext("The batch's payouts no longer match its file; nothing was released."))
+        raise ApprovalRefused(
+            ApprovalRefused.Code.BATCH_CHANGED, gettext("The batch's payouts no longer match its file; nothing was released.")
+        )
     try:
         transfer = transfer_post(
             kind=Transfer.Kind.REFUND_PAYOUT,

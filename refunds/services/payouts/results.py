@@ -29,6 +29,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.services.audit import staff_action_record
+from wallet.field_length import fit
 from wallet.models import Notification, Transfer, User
 from wallet.services.ledger import Leg, system_account, transfer_post
 from wallet.services.notifications import notification_enqueue
@@ -36,7 +37,7 @@ from wallet.services.notifications import notification_enqueue
 from ...models import ClaimEvent, Payout, PayoutBatch, PayoutResultImport, RefundClaim
 from ..claims import claim_state_set
 from ..errors import RefundRefused
-from .common import IMPORT_PERMISSION, on_postgresql, sha256_hex
+from .common import IMPORT_PERMISSION, sha256_hex
 
 RESULTS_HEADER = ["payout_id", "status", "reason"]
 STATUSES = (Payout.State.PAID, Payout.State.RETURNED)
@@ -216,7 +217,6 @@ def _mark_paid(payouts: list[PayoutFacts], result: PayoutResultImport, actor: Us
         )
     payout, claim, event = Payout._meta.db_table, RefundClaim._meta.db_table, ClaimEvent._meta.db_table
     stamp = connection.ops.adapt_datetimefield_value(moment)
-    json_object = "jsonb_build_object" if on_postgresql() else "json_object"
     mine = f"SELECT claim_id FROM {payout} WHERE result_import_id = %s AND state = %s"  # noqa: S608 - table names from the models
     with connection.cursor() as cursor:
         cursor.execute(
@@ -226,12 +226,13 @@ def _mark_paid(payouts: list[PayoutFacts], result: PayoutResultImport, actor: Us
         moved = int(cursor.rowcount)
         if updated != len(payouts) or moved != len(payouts):
             raise RefundRefused(
-                "inconsistent", gettext("Some of these payouts or their claims changed meanwhile; nothing was imported. Try again.")
+                RefundRefused.Code.INCONSISTENT,
+                gettext("Some of these payouts or their claims changed meanwhile; nothing was imported. Try again."),
             )
         cursor.execute(
             f"""
             INSERT INTO {event} (claim_id, actor_id, kind, from_state, to_state, note, detail, created_at)
-            SELECT claim_id, %s, 'paid', %s, %s, '', {json_object}('payout', id, 'batch', batch_id, 'import', result_import_id), %s
+            SELECT claim_id, %s, 'paid', %s, %s, '', jsonb_build_object('payout', id, 'batch', batch_id, 'import', result_import_id), %s
             FROM {payout} WHERE result_import_id = %s AND state = %s ORDER BY id
             """,  # noqa: S608
             [actor.pk, RefundClaim.State.SCHEDULED, RefundClaim.State.PAID, stamp, result.pk, Payout.State.PAID],
@@ -276,11 +277,11 @@ def _mark_returned(facts: PayoutFacts, reason: str, result: PayoutResultImport, 
         kind=Transfer.Kind.REFUND_PAYOUT_RETURN,
         legs=[Leg(system_account("payout_clearing"), -payout.amount_yen), Leg(system_account("refund_payable"), payout.amount_yen)],
         idempotency_key=f"payout_return:{payout.pk}",
-        description=f"Payout {payout.pk} of claim {claim.number} returned: {reason}"[:200],
+        description=fit(Transfer, "description", f"Payout {payout.pk} of claim {claim.number} returned: {reason}"),
         acting_user=actor,
     )
     payout.state = Payout.State.RETURNED
-    payout.result_reason = reason[:200]
+    payout.result_reason = fit(Payout, "result_reason", reason)
     payout.result_at = moment
     payout.return_transfer = transfer
     payout.result_import = result
@@ -309,7 +310,7 @@ def _relay_soon() -> None:
 def payout_results_import(*, content: bytes, file_name: str, acting_user: User, ip: str | None = None) -> PayoutResultImport:
     """Apply a results file. Raises ``PayoutResultsInvalid`` (line-numbered ``errors``) or ``RefundRefused``, changing nothing."""
     if not acting_user.has_perm(IMPORT_PERMISSION):
-        raise RefundRefused("not_allowed", _("You are not allowed to import payout results."))
+        raise RefundRefused(RefundRefused.Code.NOT_ALLOWED, _("You are not allowed to import payout results."))
     digest = sha256_hex(content)
     if PayoutResultImport.objects.filter(file_sha256=digest).exists():
         raise _already_imported(digest)
@@ -332,7 +333,7 @@ def payout_results_import(*, content: bytes, file_name: str, acting_user: User, 
             with transaction.atomic():
                 result = PayoutResultImport.objects.create(
                     file_sha256=digest,
-                    file_name=file_name[:200],
+                    file_name=fit(PayoutResultImport, "file_name", file_name),
                     rows=len(rows),
                     paid=len(paid),
                     returned=len(returned),

@@ -137,9 +137,7 @@ def _run(view: FlowView, flow: Flow) -> HttpResponse:
     if phase.phase != Phase.OPEN:
         return redirect("refunds:landing")
     assert phase.programme is not None
-    existing = (
-        RefundClaim.objects.filter(programme=phase.programme, customer=flow.customer).exclude(state=RefundClaim.State.REJECTED).first()
-    )
+    existing = RefundClaim.objects.live_for(programme=phase.programme, customer=flow.customer).first()
     if existing is not None:
         flow.clear()
         return _show_existing(flow, existing)
@@ -354,26 +352,22 @@ def _submit(flow: Flow, state: dict[str, Any], *, bank: CleanBankDetails | None,
 
 def _refused(flow: Flow, refused: RefundRefused) -> HttpResponse:
     request = flow.request
-    if refused.code in ("already_claimed", "proof_expired"):
+    if refused.code in (RefundRefused.Code.ALREADY_CLAIMED, RefundRefused.Code.PROOF_EXPIRED):
         # A second press of "Submit" that lost the race to the first: show the claim the first one filed.
-        existing = (
-            RefundClaim.objects.filter(programme=programme_current(), customer=flow.customer)
-            .exclude(state=RefundClaim.State.REJECTED)
-            .first()
-        )
+        existing = RefundClaim.objects.live_for(programme=programme_current(), customer=flow.customer).first()
         if existing is not None:
             flow.clear()
             return _show_existing(flow, existing)
     messages.error(request, refused.message)
-    if refused.code in ("balance_changed", "nothing_to_refund"):
+    if refused.code in (RefundRefused.Code.BALANCE_CHANGED, RefundRefused.Code.NOTHING_TO_REFUND):
         state = flow.state
         state.pop("amount_yen", None)
         request.session[flow.session_key] = state
         return redirect(flow.url("balance"))
-    if refused.code == "proof_expired":
+    if refused.code == RefundRefused.Code.PROOF_EXPIRED:
         return redirect("refunds:contact")
     if refused.code == STEP_UP_REFUSED:
         return step_up_redirect(request, back=flow.url("check"))
-    if refused.code in ("not_open", "deadline_passed"):
+    if refused.code in (RefundRefused.Code.NOT_OPEN, RefundRefused.Code.DEADLINE_PASSED):
         return redirect("refunds:landing")
     return redirect(flow.url("check"))

@@ -26,9 +26,5 @@ def landing(request: HttpRequest) -> HttpResponse:
         context["verified"] = verified
         if verified:
             context["balance"] = wallet_balance(customer)
-            context["existing_claim"] = (
-                RefundClaim.objects.filter(programme=programme.programme, customer=customer)
-                .exclude(state=RefundClaim.State.REJECTED)
-                .first()
-            )
+            context["existing_claim"] = RefundClaim.objects.live_for(programme=programme.programme, customer=customer).first()
     return portal_render(request, "landing.html", context)

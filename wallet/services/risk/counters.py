@@ -7,8 +7,14 @@ one ``ZRANGEBYSCORE`` reads every window a rule set needs, and trimming is one
 decision twice (a retried on-commit hook) counts it once.
 
 Django's cache API cannot do this: its ``incr`` sets no expiry and it has no
-sorted sets. Without ``REDIS_URL`` (the embedded SQLite demo, one process) an
-in-process store with the same behaviour stands in.
+sorted sets. Without ``REDIS_URL`` (``make run`` on a bare machine) an
+in-process store with the same behaviour stands in. That is enough for the demo
+because every scoring read (``risk_assess``: logins, card registrations, top-ups,
+payments, web and API alike) happens in its one web process, runserver, whose
+threads share the store; the worker only adds the points of card top-ups that the
+reconcile job settles after a gateway timeout, which that web process then does
+not see, and a code reload of runserver forgets the windows. Anything that relies
+on the velocity rules sets ``REDIS_URL``, as compose, the tests and production do.
 """
 
 from __future__ import annotations
@@ -113,7 +119,7 @@ class RedisWindowStore:
 
 
 class MemoryWindowStore:
-    """The same behaviour in this process only: for the embedded single-process demo."""
+    """The same behaviour in this process only: for the demo without Redis (see the module's docstring)."""
 
     def __init__(self) -> None:
         self._series: dict[str, dict[str, float]] = {}

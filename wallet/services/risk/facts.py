@@ -91,9 +91,6 @@ class Facts:
         if auth:
             self._auth_kinds = frozenset().union(*(read.auth_kinds for read in auth))
             self._auth_since = min(read.since for read in auth if read.since is not None)
-        if connection.vendor != "postgresql":
-            self._load_with_orm(names)
-            return
         columns: list[str] = []
         params: list[Any] = []
         if DEVICES in names:
@@ -121,22 +118,6 @@ class Facts:
             self._db[CARDS] = set(row.pop(0))
         if CARD_WALLETS in names:
             self._db[CARD_WALLETS] = int(row.pop(0))
-
-    def _load_with_orm(self, names: set[str]) -> None:
-        """The same facts one query each, for the embedded SQLite demo (no ARRAY sub-selects there)."""
-        if DEVICES in names:
-            devices = KnownDevice.objects.filter(user_id=self.user_id).order_by("id").values_list("first_seen_at", "revoked_at")
-            self._db[DEVICES] = [(first_seen, revoked is not None) for first_seen, revoked in devices]
-        if AUTH_EVENTS in names:
-            events = AuthEvent.objects.filter(user_id=self.user_id, kind__in=self._auth_kinds, created_at__gt=self._auth_since)
-            self._db[AUTH_EVENTS] = list(events.order_by("-created_at").values_list("kind", "created_at"))
-        if CARDS in names:
-            self._db[CARDS] = set(
-                Card.objects.filter(user_id=self.user_id, status=Card.Status.ACTIVE).values_list("fingerprint", flat=True)
-            )
-        if CARD_WALLETS in names:
-            others = Card.objects.filter(fingerprint=self.subject.card_fingerprint, status=Card.Status.ACTIVE).exclude(user_id=self.user_id)
-            self._db[CARD_WALLETS] = others.values("user_id").distinct().count()
 
     def _get(self, read: DbRead) -> Any:
         if read.name not in self._db:

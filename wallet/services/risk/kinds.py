@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from ...models import AuthEvent, RiskEvent, RiskOutcome
+from ...money_format import yen_text
 from .counters import RETENTION_SECONDS, device_users_key, ip_users_key, user_series_key
 from .facts import AUTH_EVENTS, CARD_WALLETS, CARDS, DEVICES, DbRead, Facts, Subject
 
@@ -64,10 +65,6 @@ class CompiledRule:
             return False
         # Every kind reads per-customer facts; a decision without a customer only records the event.
         return subject.user is not None
-
-
-def _yen(amount: int) -> str:
-    return f"¥{amount:,}"
 
 
 def _span(seconds: int) -> str:
@@ -134,8 +131,8 @@ class VelocityAmount(_CustomerWindow):
         total = sum(p.amount_yen for p in facts.points(key, since, rule.channels)) + subject.amount_yen
         if total <= rule.params["max_amount_yen"]:
             return None
-        window = _span(rule.params["window_seconds"])
-        return f"{_yen(total)} of {subject.event} within {window} including this one (at most {_yen(rule.params['max_amount_yen'])})"
+        window, cap = _span(rule.params["window_seconds"]), yen_text(rule.params["max_amount_yen"])
+        return f"{yen_text(total)} of {subject.event} within {window} including this one (at most {cap})"
 
 
 class NewDeviceMoney(RuleKind):
@@ -223,7 +220,7 @@ class TopupThenSpend(RuleKind):
         topped_up = sum(p.amount_yen for p in facts.points(key, since, frozenset(rule.params["topup_channels"])))
         if topped_up < rule.params["topup_total_min_yen"]:
             return None
-        return f"{_yen(subject.amount_yen)} {subject.event} after {_yen(topped_up)} of top-ups within {rule.params['hours']} h"
+        return f"{yen_text(subject.amount_yen)} {subject.event} after {yen_text(topped_up)} of top-ups within {rule.params['hours']} h"
 
 
 class CardsPerWallet(RuleKind):

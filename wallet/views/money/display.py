@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 
 from ...forms.money import card_label
 from ...models import Entry, Payment, PaymentRefund, TopUp, Transfer
+from ...money_format import yen_signed_text, yen_text
 
 # Everything a history row or a receipt names, fetched with the entries instead of one query per row.
 ENTRY_RELATED = (
@@ -36,12 +37,8 @@ ENTRY_RELATED = (
 )
 
 
-def yen(amount_yen: int) -> str:
-    return f"-¥{-amount_yen:,}" if amount_yen < 0 else f"¥{amount_yen:,}"
-
-
-def yen_signed(amount_yen: int) -> str:
-    return f"+¥{amount_yen:,}" if amount_yen > 0 else yen(amount_yen)
+# The one formatter (wallet.money_format), under the names the portal views import.
+yen = yen_text
 
 
 def _related(obj: Any, name: str) -> Any:
@@ -91,7 +88,7 @@ class ActivityRow:
 
     @property
     def amount_display(self) -> str:
-        return yen_signed(self.amount_yen)
+        return yen_signed_text(self.amount_yen)
 
     @property
     def is_credit(self) -> bool:
@@ -125,7 +122,7 @@ class Receipt:
 
     @property
     def amount_display(self) -> str:
-        return yen_signed(self.amount_yen)
+        return yen_signed_text(self.amount_yen)
 
     @property
     def kind_label(self) -> str:
@@ -158,7 +155,7 @@ def receipt_for(transfer: Transfer, *, amount_yen: int, visible_ids: set[int]) -
         if payment.description:
             receipt.lines.append((_("Description"), payment.description))
         if payment.refunded_yen:
-            receipt.lines.append((_("Refunded so far"), yen(payment.refunded_yen)))
+            receipt.lines.append((_("Refunded so far"), yen_text(payment.refunded_yen)))
         receipt.status, receipt.status_tone = str(payment.get_status_display()), _STATUS_TONES.get(payment.status, "ok")
         for refund_row in payment.refunds.all().order_by("created_at"):
             receipt.related.append((_("Refund"), refund_row.transfer.public_id))
