@@ -21,6 +21,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from ..devices import device_digest
 from ..errors import Refused
+from ..field_length import fit
 from ..middleware import session_mark_credentials_current, session_mark_login
 from ..models import ApiToken, AuthEvent, KnownDevice, RiskDecision, RiskEvent, RiskOutcome, User, UserSession, normalize_email
 from ..request_meta import RequestMeta
@@ -103,7 +104,7 @@ def device_login_record(*, user: User, device_id: str, meta: RequestMeta) -> tup
         device, created = KnownDevice.objects.select_for_update().get_or_create(
             user=user,
             device_digest=digest,
-            defaults={"label": meta.user_agent[:200], "first_seen_at": now, "last_seen_at": now, "last_ip": meta.ip},
+            defaults={"label": fit(KnownDevice, "label", meta.user_agent), "first_seen_at": now, "last_seen_at": now, "last_ip": meta.ip},
         )
         is_new = created or device.revoked_at is not None
         if not created:
@@ -112,7 +113,7 @@ def device_login_record(*, user: User, device_id: str, meta: RequestMeta) -> tup
             if device.revoked_at is not None:
                 device.revoked_at = None
                 device.first_seen_at = now
-                device.label = meta.user_agent[:200]
+                device.label = fit(KnownDevice, "label", meta.user_agent)
             device.save(update_fields=["last_seen_at", "last_ip", "revoked_at", "first_seen_at", "label"])
         if is_new:
             auth_event_record(kind=AuthEvent.Kind.NEW_DEVICE, meta=meta, user=user, detail={"device": device.pk})

@@ -166,7 +166,7 @@ def window_store() -> WindowStore:
     if _store is None:
         with _store_lock:
             if _store is None:
-                url = getattr(settings, "REDIS_URL", "")
+                url = settings.REDIS_URL
                 _store = RedisWindowStore(redis.Redis.from_url(url, **CLIENT_OPTIONS)) if url else MemoryWindowStore()
     return _store
 
