@@ -39,8 +39,9 @@ def device_cookie_set(response: HttpResponseBase, device_id: str) -> None:
     )
 
 
-def known_device_for(request: HttpRequest, user: User) -> KnownDevice | None:
-    device_id = device_id_read(request)
-    if device_id is None:
-        return None
-    return KnownDevice.objects.filter(user=user, device_digest=device_digest(device_id), revoked_at__isnull=True).first()
+def device_is_known(user: User, device_id: str | None) -> bool:
+    """Whether ``device_id`` (a browser's cookie or an app's install id) completed a login with
+    ``user``'s second factor and was not removed since: the exemptions of A04, A15 and A16."""
+    if not device_id:
+        return False
+    return KnownDevice.objects.filter(user=user, device_digest=device_digest(device_id), revoked_at__isnull=True).exists()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
+from django.utils import timezone
 
 from .field_length import fit
 from .models import AuthEvent
@@ -77,6 +79,11 @@ class RequestMeta:
     ip: str | None
     user_agent: str
     channel: str = "web"
+
+    def sign_in_notice_context(self, when: datetime | None = None) -> dict[str, str]:
+        """Where and when a sign-in came from, as the owner's notice mails show it (A11)."""
+        moment = when or timezone.now()
+        return {"ip": self.ip or "", "user_agent": self.user_agent, "when": moment.isoformat(), "channel": self.channel}
 
     @classmethod
     def from_request(cls, request: HttpRequest, *, channel: str = "web") -> RequestMeta:

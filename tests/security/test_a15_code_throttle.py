@@ -5,8 +5,6 @@ still lets the owner type their code."""
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import time_machine
 from django.conf import settings
@@ -26,14 +24,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
 OWNER_IP = "192.0.2.10"
 OWNER_APP = "owner-phone-install-" + "k" * 32
-
-
-@pytest.fixture
-def start() -> float:
-    """The middle of a coming 30-second TOTP step (a code is never computed on a step boundary),
-    after the fixtures' accounts were made (tokens older than the credentials do not work)."""
-    now = time.time()
-    return now - (now % 30) + 45
 
 
 def browser() -> Client:

@@ -4,7 +4,6 @@ the owner is told, and the risk rules for new devices apply to what follows."""
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -27,14 +26,6 @@ pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple"
 OWNER_IP = "192.0.2.10"
 OWNER_APP = "owner-phone-install-" + "k" * 32
-
-
-@pytest.fixture
-def start() -> float:
-    """The middle of a coming 30-second TOTP step (a code is never computed on a step boundary),
-    after the fixtures' accounts were made (tokens older than the credentials do not work)."""
-    now = time.time()
-    return now - (now % 30) + 45
 
 
 def app(ip: str = OWNER_IP, key: str | None = None) -> APIClient:

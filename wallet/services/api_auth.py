@@ -106,8 +106,7 @@ def api_login_start(*, request: HttpRequest, email: str, password: str, device_i
     with transaction.atomic():
         token, key = api_token_issue(user=user, label=_label(meta), second_factor=False)
         # A limited token makes no known device, but the owner hears of the password login (A13, A18).
-        context = {"ip": meta.ip or "", "user_agent": meta.user_agent, "when": timezone.now().isoformat(), "channel": meta.channel}
-        notification_enqueue(user=user, kind="new_device_login", context=context)
+        notification_enqueue(user=user, kind="new_device_login", context=meta.sign_in_notice_context())
         auth_event_record(kind=AuthEvent.Kind.LOGIN_SUCCEEDED, meta=meta, user=user, detail={"second_factor": False, "token": token.pk})
     return LoginStarted(user=user, token=token, key=key)
 

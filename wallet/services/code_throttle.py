@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.cache import cache
 
-from ..devices import device_digest
-from ..models import KnownDevice, User
+from ..devices import device_digest, device_is_known
+from ..models import User
 from ..request_meta import RequestMeta
 
 
@@ -53,13 +53,7 @@ def _keys(user: User, source: CodeSource) -> tuple[list[str], str]:
 
 
 def _known(user: User, source: CodeSource) -> bool:
-    return source.known_device or is_known_device(user, source.device_id)
-
-
-def is_known_device(user: User, device_id: str | None) -> bool:
-    if not device_id:
-        return False
-    return KnownDevice.objects.filter(user=user, device_digest=device_digest(device_id), revoked_at__isnull=True).exists()
+    return source.known_device or device_is_known(user, source.device_id)
 
 
 def code_check_allowed(*, user: User, source: CodeSource) -> bool:

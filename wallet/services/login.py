@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from enum import StrEnum
 from functools import partial
-from typing import Any
 
 from axes.utils import reset as axes_reset
 from django.contrib.auth import authenticate, login
@@ -19,7 +18,7 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from ..devices import device_digest
+from ..devices import device_digest, device_is_known
 from ..errors import Refused
 from ..field_length import fit
 from ..middleware import session_mark_credentials_current, session_mark_login
@@ -117,13 +116,7 @@ def device_login_record(*, user: User, device_id: str, meta: RequestMeta) -> tup
             device.save(update_fields=["last_seen_at", "last_ip", "revoked_at", "first_seen_at", "label"])
         if is_new:
             auth_event_record(kind=AuthEvent.Kind.NEW_DEVICE, meta=meta, user=user, detail={"device": device.pk})
-            context: dict[str, Any] = {
-                "ip": meta.ip or "",
-                "user_agent": meta.user_agent,
-                "when": now.isoformat(),
-                "channel": meta.channel,
-            }
-            notification_enqueue(user=user, kind="new_device_login", context=context)
+            notification_enqueue(user=user, kind="new_device_login", context=meta.sign_in_notice_context(now))
     return device, is_new
 
 
@@ -177,8 +170,7 @@ def login_finish(
             UserSession.objects.filter(session_key=request.session.session_key).update(device=device)
         else:
             # A password-only login (no factor yet) never makes a known device, but the owner hears of it (A13).
-            context = {"ip": meta.ip or "", "user_agent": meta.user_agent, "when": timezone.now().isoformat(), "channel": meta.channel}
-            notification_enqueue(user=user, kind="new_device_login", context=context)
+            notification_enqueue(user=user, kind="new_device_login", context=meta.sign_in_notice_context())
         session_mark_login(request)
         auth_event_record(
             kind=AuthEvent.Kind.LOGIN_SUCCEEDED,
@@ -354,8 +346,7 @@ def reset_required_for(*, email: str, device_id: str | None) -> User | None:
     user = User.objects.filter(email=normalize_email(email), must_reset_password=True, is_staff=False).first()
     if user is None or not device_id or not user_can_log_in(user):
         return None
-    known = KnownDevice.objects.filter(user=user, device_digest=device_digest(device_id), revoked_at__isnull=True).exists()
-    return user if known else None
+    return user if device_is_known(user, device_id) else None
 
 
 def reset_notice_message() -> str:

@@ -88,8 +88,7 @@ def _wrong_code_after_password_notify(*, user: User, meta: RequestMeta) -> None:
     """A wrong code after the right password means someone may know the password: tell the
     owner, once an hour at most, so a guessing attacker cannot flood their inbox."""
     if cache.add(f"codes:notice:{user.pk}", 1, _WRONG_CODE_NOTICE_SECONDS):
-        context = {"ip": meta.ip or "", "user_agent": meta.user_agent, "when": timezone.now().isoformat(), "channel": meta.channel}
-        notification_enqueue(user=user, kind="login_code_failed", context=context)
+        notification_enqueue(user=user, kind="login_code_failed", context=meta.sign_in_notice_context())
 
 
 def totp_device_start(*, user: User) -> TOTPDevice:
