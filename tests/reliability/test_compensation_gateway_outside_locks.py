@@ -7,7 +7,6 @@ the development one, held or cut off through its adapter setting."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 from datetime import timedelta
 from typing import Any
@@ -22,18 +21,14 @@ from pytest_django.fixtures import Settings as SettingsWrapper
 
 from backoffice.models import Approval, Case, Compensation
 from backoffice.services.approvals import approval_approve
-from backoffice.services.cases import case_open_or_join
 from backoffice.services.compensation import compensation_refunds_retry, compensation_request
 from backoffice.tasks.compensation import compensations_release_stale_task
 from tests.backoffice.helpers import make_staff
-from tests.conftest import make_customer
-from tests.money import fund_wallet, make_card, make_terminal, payment_code_for
+from tests.factories.fraud import drained_customer
 from wallet.adapters.cards import DevCardGateway, GatewayTimeout, RefundResult
 from wallet.models import GatewayCharge, LedgerAccount, TopUp, Transfer, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_redeem
-from wallet.services.topups import topup_card
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,20 +67,6 @@ class UnreachableGateway(DevCardGateway):
 
 def backend(gateway: type[DevCardGateway]) -> str:
     return f"{__name__}.{gateway.__name__}"
-
-
-def drained_customer(analyst: User) -> tuple[User, Case, TopUp]:
-    """Own cash spent and a card top-up spent: one wallet credit and one card refund to pay."""
-    customer = make_customer(f"victim-{secrets.token_hex(3)}@example.jp")
-    store = make_terminal()[0]
-    fund_wallet(customer, 3_000, store)
-    topup = topup_card(user=customer, card=make_card(customer), amount_yen=5_000, idempotency_key=secrets.token_hex(8))
-    payment = payment_redeem(
-        terminal=store, code=payment_code_for(user=customer).code, amount_yen=8_000, idempotency_key=secrets.token_hex(8)
-    )
-    assert topup.transfer is not None
-    case, _opened = case_open_or_join(customer=customer, source="manual", acting_user=analyst, transfers=[topup.transfer, payment.transfer])
-    return customer, case, topup
 
 
 def refunds_for(topup: TopUp) -> int:

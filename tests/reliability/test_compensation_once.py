@@ -4,7 +4,6 @@ analysts requesting the same case at once. Real threads, real transactions."""
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from collections.abc import Callable
 from functools import partial
@@ -13,35 +12,19 @@ import pytest
 
 from backoffice.models import Case, Compensation
 from backoffice.services.approvals import ApprovalRefused, approval_approve
-from backoffice.services.cases import case_open_or_join
 from backoffice.services.compensation import CompensationRefused, compensation_request
-from tests.factories import fund_wallet, make_card, make_customer, make_staff, make_terminal, payment_code_for
+from tests.factories import make_staff
+from tests.factories.fraud import drained_customer
 from tests.helpers import race as race_threads
 from wallet.models import GatewayCharge, TopUp, Transfer, User
 from wallet.selectors import wallet_balance
 from wallet.services.ledger_audit import ledger_verify
-from wallet.services.payments import payment_redeem
-from wallet.services.topups import topup_card
 
 PARALLEL = 8
 
 
 def race(attempts: list[Callable[[], object]]) -> Counter[str]:
     return race_threads(attempts, refusals=(ApprovalRefused, CompensationRefused), success="done")
-
-
-def drained_customer(analyst: User) -> tuple[User, Case, TopUp]:
-    """Own cash spent and a card top-up spent: one wallet credit and one card refund to pay."""
-    customer = make_customer(f"victim-{secrets.token_hex(3)}@example.jp")
-    store = make_terminal()[0]
-    fund_wallet(customer, 3_000, store)
-    topup = topup_card(user=customer, card=make_card(customer), amount_yen=5_000, idempotency_key=secrets.token_hex(8))
-    payment = payment_redeem(
-        terminal=store, code=payment_code_for(user=customer).code, amount_yen=8_000, idempotency_key=secrets.token_hex(8)
-    )
-    assert topup.transfer is not None
-    case, _opened = case_open_or_join(customer=customer, source="manual", acting_user=analyst, transfers=[topup.transfer, payment.transfer])
-    return customer, case, topup
 
 
 def assert_paid_once(customer: User, topup: TopUp) -> None:
